@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The kernel tree: pristine Linux source from Debian's linux-source package, our patches, the
+# pinned crates and the repository's overlay files; configured from our fragments; built with
+# clang/LLVM 19 and Debian's rustc-web.
+#
+# Cache layout (outside the repository):
+#   $PZ_CACHE/src/linux-source-X.Y            pristine source, unpacked once per package version
+#   $PZ_CACHE/tree/<series-hash>/linux        patched source + crates + overlay (copied in when
+#                                             the content differs, so mtimes of unchanged files
+#                                             stay and rebuilds are incremental)
+#   $PZ_CACHE/tree/<series-hash>/out-<flavor> build output (O=), one per kernel flavour
+
+# Folders of the repository that mirror the kernel tree.
+OVERLAY_DIRS=(arch fs rust kernel Documentation include)
+
+kernel_pristine() {
+	local src=$PZ_CACHE/src/linux-source-$KERNEL_SERIES
+	if [ "$(cat "$src/.pkg-version" 2>/dev/null)" != "$KERNEL_PKG_VERSION" ]; then
+		local have
+		have=$(dpkg-query -W -f='${Version}' "linux-source-$KERNEL_SERIES" 2>/dev/null || true)
+		[ "$have" = "$KERNEL_PKG_VERSION" ] ||
+			die "linux-source-$KERNEL_SERIES $KERNEL_PKG_VERSION is not installed (have '$have'): run 'scripts/puzzlefs/run setup'"
+		rm -rf "$src" "$src.tmp"
+		mkdir -p "$src.tmp"
+		step "unpack linux-source-$KERNEL_SERIES" "$PZ_LOGS/unpack.log" \
+			tar -C "$src.tmp" -xf "/usr/src/linux-source-$KERNEL_SERIES.tar.xz"
+		mv "$src.tmp/linux-source-$KERNEL_SERIES" "$src"
+		rmdir "$src.tmp"
+		echo "$KERNEL_PKG_VERSION" >"$src/.pkg-version"
+	fi
+	printf '%s\n' "$src"
+}
+
+# What the patched tree depends on: the package version, the patches, the crates and their patch.
+series_hash() {
+	{
+		echo "$KERNEL_PKG_VERSION"
+		cat "$PZ_REPO/patches/series" 2>/dev/null
+		for p in $(grep -v '^#' "$PZ_REPO/patches/series" 2>/dev/null); do cat "$PZ_REPO/patches/$p"; done
+		cat "$PZ_REPO/scripts/puzzlefs/crates/Cargo.lock" "$PZ_REPO/scripts/puzzlefs/crates/"*.patch
+	} | sha256sum | cut -c1-16
+}
+
+# install_if_changed SRC DST: copy only when the content differs, so make sees no change otherwise.
+install_if_changed() {
+	if ! cmp -s "$1" "$2"; then
+		mkdir -p "$(dirname "$2")"
+		cp "$1" "$2"
+	fi
+}
+
+kernel_overlay() {
+	local tree=$1 f list=$1/.overlay-files new
+	new=$(cd "$PZ_REPO" && find "${OVERLAY_DIRS[@]}" -type f ! -path '*/target/*' 2>/dev/null | LC_ALL=C sort)
+	# Files the overlay no longer has are restored from the pristine source (or removed).
+	if [ -f "$list" ]; then
+		comm -23 "$list" <(printf '%s\n' "$new") | while read -r f; do
+			if [ -f "$KSRC_PRISTINE/$f" ]; then cp "$KSRC_PRISTINE/$f" "$tree/$f"; else rm -f "$tree/$f"; fi
+		done
+	fi
+	printf '%s\n' "$new" | while read -r f; do
+		[ -n "$f" ] && install_if_changed "$PZ_REPO/$f" "$tree/$f"
+	done
+	printf '%s\n' "$new" >"$list"
+}
+
+kernel_tree() {
+	local hash base tree crates p
+	KSRC_PRISTINE=$(kernel_pristine)
+	crates_fetch
+	crates=$(crates_dir)
+	hash=$(series_hash)
+	base=$PZ_CACHE/tree/$hash
+	tree=$base/linux
+	if [ ! -e "$base/.ready" ]; then
+		rm -rf "$base"
+		mkdir -p "$base"
+		log "prepare the kernel tree $tree"
+		cp -a "$KSRC_PRISTINE" "$tree"
+		if [ -f "$PZ_REPO/patches/series" ]; then
+			for p in $(grep -v '^#' "$PZ_REPO/patches/series"); do
+				patch -d "$tree" -p1 --no-backup-if-mismatch -s <"$PZ_REPO/patches/$p" ||
+					die "patch $p does not apply"
+			done
+		fi
+		# The third-party crates, laid out as rust/zerocopy is (rust/<crate>/src/lib.rs).
+		for p in capnp hex; do
+			cp -a "$crates/$p-"* "$tree/rust/$p"
+			rm -f "$tree/rust/$p/.cargo-checksum.json" "$tree/rust/$p/.cargo_vcs_info.json"
+		done
+		patch -d "$tree/rust/capnp" -p1 --no-backup-if-mismatch -s \
+			<"$PZ_REPO/scripts/puzzlefs/crates/capnp-no-float-format.patch" ||
+			die "the capnp patch does not apply"
+		touch "$base/.ready"
+	fi
+	kernel_overlay "$tree"
+	KTREE=$tree
+	KBASE=$base
+}
+
+# Fragments per flavour: "demo" is the kernel users boot, "test" adds the debug checks.
+kernel_fragments() {
+	local f=(arch/x86/configs/qemu-busybox-min.config kernel/configs/puzzlefs.config)
+	[ "$1" = test ] && f+=(kernel/configs/puzzlefs-test.config)
+	printf '%s\n' "${f[@]}"
+}
+
+kernel_config() {
+	local flavor=$1 out=$2 frags=() f line sym hash
+	mapfile -t frags < <(kernel_fragments "$flavor")
+	hash=$(cd "$PZ_REPO" && cat "${frags[@]}" | sha256sum | cut -c1-16)
+	[ "$(cat "$out/.pz-config" 2>/dev/null)" = "$hash" ] && return 0
+	mkdir -p "$out"
+	(
+		cd "$KTREE"
+		"${KMAKE[@]}" O="$out" tinyconfig
+		KCONFIG_CONFIG=$out/.config scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" \
+			$(for f in "${frags[@]}"; do echo "$PZ_REPO/$f"; done)
+		"${KMAKE[@]}" O="$out" olddefconfig
+	) >"$PZ_LOGS/config-$flavor.log" 2>&1 || { tail -20 "$PZ_LOGS/config-$flavor.log"; die "kernel configuration failed"; }
+	# Kconfig silently drops what it cannot satisfy (a wrong rustc drops CONFIG_RUST): check that
+	# every line of the fragments survived.
+	for f in "${frags[@]}"; do
+		while read -r line; do
+			case $line in
+			CONFIG_*=n) sym=${line%%=*}
+				! grep -qE "^$sym=[ym]" "$out/.config" || die "$f: $line did not survive olddefconfig" ;;
+			CONFIG_*) grep -qx "$line" "$out/.config" || die "$f: $line did not survive olddefconfig (see $PZ_LOGS/config-$flavor.log)" ;;
+			esac
+		done <"$PZ_REPO/$f"
+	done
+	echo "$hash" >"$out/.pz-config"
+}
+
+# kernel_build FLAVOR: build bzImage; sets KIMAGE and KOUT.
+kernel_build() {
+	local flavor=$1
+	kmake_vars
+	kernel_tree
+	KOUT=$KBASE/out-$flavor
+	kernel_config "$flavor" "$KOUT"
+	step "build the $flavor kernel (make -j2 bzImage)" "$PZ_LOGS/build-$flavor.log" \
+		"${KMAKE[@]}" -C "$KTREE" O="$KOUT" -j"${PUZZLEFS_JOBS:-2}" bzImage
+	KIMAGE=$KOUT/arch/x86/boot/bzImage
+	[ -f "$KIMAGE" ] || die "no bzImage at $KIMAGE"
+}
