@@ -9,7 +9,7 @@ mkdir -p "$PZ_CACHE/stamps" "$PZ_LOGS" "$PZ_TOOLS"
 
 PZ_T0=$(date +%s)
 
-log() { printf '[puzzlefs %5ss] %s\n' "$(($(date +%s) - PZ_T0))" "$*"; }
+log() { printf '[puzzlefs %5ss] %s\n' "$(($(date +%s) - PZ_T0))" "$*" >&2; }
 die() { printf 'puzzlefs: error: %s\n' "$*" >&2; exit 1; }
 
 # step NAME LOGFILE CMD... : run a long step with its output in LOGFILE, print its name and its

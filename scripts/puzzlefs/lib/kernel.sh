@@ -16,6 +16,12 @@ OVERLAY_DIRS=(arch fs rust kernel Documentation include)
 
 kernel_pristine() {
 	local src=$PZ_CACHE/src/linux-source-$KERNEL_SERIES
+	# Another Linux 7.3 source tree (e.g. a git checkout) instead of Debian's package.
+	if [ -n "${PUZZLEFS_KSRC:-}" ]; then
+		[ -f "$PUZZLEFS_KSRC/Makefile" ] || die "PUZZLEFS_KSRC=$PUZZLEFS_KSRC is not a kernel tree"
+		(cd "$PUZZLEFS_KSRC" && pwd)
+		return
+	fi
 	if [ "$(cat "$src/.pkg-version" 2>/dev/null)" != "$KERNEL_PKG_VERSION" ]; then
 		local have
 		have=$(dpkg-query -W -f='${Version}' "linux-source-$KERNEL_SERIES" 2>/dev/null || true)
@@ -35,7 +41,7 @@ kernel_pristine() {
 # What the patched tree depends on: the package version, the patches, the crates and their patch.
 series_hash() {
 	{
-		echo "$KERNEL_PKG_VERSION"
+		echo "$KERNEL_PKG_VERSION ${PUZZLEFS_KSRC:-}"
 		cat "$PZ_REPO/patches/series" 2>/dev/null
 		for p in $(grep -v '^#' "$PZ_REPO/patches/series" 2>/dev/null); do cat "$PZ_REPO/patches/$p"; done
 		cat "$PZ_REPO/scripts/puzzlefs/crates/Cargo.lock" "$PZ_REPO/scripts/puzzlefs/crates/"*.patch
@@ -52,7 +58,9 @@ install_if_changed() {
 
 kernel_overlay() {
 	local tree=$1 f list=$1/.overlay-files new
-	new=$(cd "$PZ_REPO" && find "${OVERLAY_DIRS[@]}" -type f ! -path '*/target/*' 2>/dev/null | LC_ALL=C sort)
+	local dirs=() d
+	for d in "${OVERLAY_DIRS[@]}"; do [ -d "$PZ_REPO/$d" ] && dirs+=("$d"); done
+	new=$(cd "$PZ_REPO" && find "${dirs[@]}" -type f ! -path '*/target/*' | LC_ALL=C sort)
 	# Files the overlay no longer has are restored from the pristine source (or removed).
 	if [ -f "$list" ]; then
 		comm -23 "$list" <(printf '%s\n' "$new") | while read -r f; do

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# `run test`: every test of the project, with one summary line at the end.
+#
+#   1. host tests: the format core's cargo tests and fuzz smoke runs, the check that the committed
+#      capnp readers are what the schema compiler generates;
+#   2. one boot of the debug test kernel (KASAN, lockdep, ...): KUnit runs at boot, then /init runs
+#      the in-VM tests from an ext4 data disk holding the images, source trees and manifests.
+#
+# It fails on any failed test, on any Oops/BUG/WARNING/KASAN/lockdep report in the console log,
+# and on a boot that does not reach its end marker before the timeout.
+
+SELFTESTS=tools/testing/selftests/filesystems/puzzlefs
+T_PASS=0
+T_FAIL=0
+T_FAILED_NAMES=()
+
+t_result() { # t_result NAME PASSED FAILED
+	T_PASS=$((T_PASS + $2))
+	T_FAIL=$((T_FAIL + $3))
+	[ "$3" -gt 0 ] && T_FAILED_NAMES+=("$1")
+	log "$1: $2 passed, $3 failed"
+}
+
+# A host suite prints "N passed, N failed" as its last such line and exits non-zero on failure.
+t_host_suite() {
+	local name=$1 logf=$PZ_LOGS/test-$1.log p f rc line
+	shift
+	log "host suite $name ... (log: $logf)"
+	set +e
+	"$@" >"$logf" 2>&1
+	rc=$?
+	set -e
+	line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$logf" | tail -n 1)
+	if [ -z "$line" ]; then
+		tail -n 20 "$logf" >&2
+		t_result "$name" 0 1
+		return
+	fi
+	p=$(sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+	f=$(sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/' <<<"$line")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	[ "$f" -gt 0 ] && grep -E 'FAIL|not ok|panicked|error' "$logf" | head -n 20 >&2
+	t_result "$name" "$p" "$f"
+}
+
+t_host() {
+	if [ -x "$PZ_REPO/scripts/puzzlefs/regen-capnp" ]; then
+		if "$PZ_REPO/scripts/puzzlefs/regen-capnp" --check >"$PZ_LOGS/test-regen-capnp.log" 2>&1; then
+			t_result "capnp readers match the schemas" 1 0
+		else
+			tail -n 20 "$PZ_LOGS/test-regen-capnp.log" >&2
+			t_result "capnp readers match the schemas" 0 1
+		fi
+	fi
+	if [ -x "$PZ_REPO/$SELFTESTS/format-host/run-tests.sh" ]; then
+		t_host_suite format-host "$PZ_REPO/$SELFTESTS/format-host/run-tests.sh"
+	fi
+}
+
+# The data disk of the test VM: built by the selftests' scripts into a cached staging folder.
+t_data_disk() {
+	local staging=$1 disk=$2
+	mkdir -p "$staging"
+	if [ -x "$PZ_REPO/$SELFTESTS/build-images.sh" ]; then
+		step "build the test images and manifests" "$PZ_LOGS/test-images.log" \
+			env PUZZLEFS_NEW="$PUZZLEFS_NEW" PUZZLEFS_OLD="$PUZZLEFS_OLD" \
+			"$PZ_REPO/$SELFTESTS/build-images.sh" "$staging"
+	fi
+	if [ -f "$PZ_REPO/$SELFTESTS/vm-tests.sh" ]; then
+		install -m 0755 "$PZ_REPO/$SELFTESTS/vm-tests.sh" "$staging/vm-tests.sh"
+	fi
+	local size_mb
+	size_mb=$(( $(du -sm "$staging" | cut -f1) * 3 / 2 + 64 ))
+	rm -f "$disk"
+	step "make the ext4 data disk (${size_mb} MiB)" "$PZ_LOGS/test-disk.log" \
+		mkfs.ext4 -q -F -O verity -L pfstest -d "$staging" "$disk" "${size_mb}M"
+}
+
+# Reports in the console log that fail the run whatever the tests said.
+T_BAD_PATTERNS='(Oops|BUG:|WARNING:|KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|kernel BUG|general protection fault|rust_panic|panicked at|INFO: task .* blocked|Call Trace:)'
+
+t_vm_parse() {
+	local logf=$1 summary p f k_rc
+	# KUnit, parsed by the kernel tree's own parser.
+	set +e
+	summary=$(python3 "$KTREE/tools/testing/kunit/kunit.py" parse --summary "$logf" 2>&1)
+	k_rc=$?
+	set -e
+	printf '%s\n' "$summary" >"$PZ_LOGS/test-kunit.txt"
+	python3 "$KTREE/tools/testing/kunit/kunit.py" parse "$logf" >"$PZ_LOGS/test-kunit-full.txt" 2>&1 || true
+	p=$(grep -oE 'passed: [0-9]+' <<<"$summary" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+	f=0
+	for kind in failed crashed errors; do
+		f=$((f + $(grep -oE "$kind: [0-9]+" <<<"$summary" | tail -n 1 | grep -oE '[0-9]+' || echo 0)))
+	done
+	if [ "$p" -eq 0 ] || { [ "$k_rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then f=$((f + 1)); fi
+	[ "$f" -gt 0 ] && grep -E 'not ok|FAILED|ASSERTION|Expected' "$PZ_LOGS/test-kunit-full.txt" | head -n 20 >&2
+	t_result "KUnit (see $PZ_LOGS/test-kunit-full.txt)" "$p" "$f"
+
+	# In-VM tests: one line each, "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: why".
+	p=$(grep -cE '^PFS-TEST: ok ' "$logf" || true)
+	f=$(grep -cE '^PFS-TEST: not ok ' "$logf" || true)
+	grep -E '^PFS-TEST: not ok ' "$logf" | head -n 30 >&2 || true
+	[ $((p + f)) -gt 0 ] && t_result "in-VM tests" "$p" "$f"
+
+	if ! grep -q '^PFS-END' "$logf"; then
+		log "the guest did not reach its end marker (PFS-END)"
+		t_result "VM boot reached its end" 0 1
+	else
+		t_result "VM boot reached its end" 1 0
+	fi
+	if grep -nE "$T_BAD_PATTERNS" "$logf" >"$PZ_LOGS/test-kernel-reports.txt"; then
+		head -n 20 "$PZ_LOGS/test-kernel-reports.txt" >&2
+		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep)" 0 1
+	else
+		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep)" 1 0
+	fi
+}
+
+cmd_test() {
+	local work=$PZ_CACHE/test
+	cmd_setup
+	t_host
+	kernel_build test
+	mkdir -p "$work"
+	t_data_disk "$work/staging" "$work/disk.img"
+	vm_initramfs "$work/initramfs.cpio.gz" "$PZ_REPO/scripts/puzzlefs/init.sh"
+	vm_run "$KIMAGE" "$work/initramfs.cpio.gz" "pfs.mode=test" "$work/console.log" \
+		"${PUZZLEFS_VM_TIMEOUT:-2400}" "$work/disk.img"
+	t_vm_parse "$work/console.log"
+	log "console log: $work/console.log"
+	[ ${#T_FAILED_NAMES[@]} -gt 0 ] && log "failed: ${T_FAILED_NAMES[*]}"
+	printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
+	[ "$T_FAIL" -eq 0 ]
+}
