@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the PuzzleFS selftest staging folder: source trees, images from both
+# upstream CLI generations, manifests, corrupted images, the case list and the
+# check agent.
+#
+#   build-images.sh STAGING [--force]
+#
+# Needs root (tmpfs mount, mknod, chown, trusted./security. xattrs), python3,
+# cargo. Uses scripts/puzzlefs/lib/puzzlefs-cli.sh for the upstream CLIs
+# ($PZ_CACHE, default ~/.cache/puzzlefs). Cached: does nothing when the inputs
+# (these scripts, the agent sources, the CLI versions, busybox) are unchanged.
+#
+# STAGING layout (turn it into a disk with `mkfs.ext4 -d STAGING`):
+#   bin/pfs-check                  static check agent
+#   vm-tests.sh                    the in-VM test runner (copy of this folder's)
+#   images/<tree>.<gen>/           OCI dirs (gen B = puzzlefs 0.2.0, A = 0.1.0)
+#   images/corrupt-<gen>-<case>/   corrupted copies of images/small.<gen>
+#   manifests/<tree>.<gen>.txt     manifest.py output for the tree as stored
+#   trees/<tree>/                  regular files of each source tree (for
+#                                  pread/mmap comparisons; no xattrs/devices)
+#   cases.txt                      one line per mount case (see below)
+#   stamp                          the input hash this folder was built from
+#
+# cases.txt: "# " comments, then lines of space-separated fields:
+#   CASE GEN OCI_DIR DIGEST TAG MANIFEST TREE MOUNT_EXPECT READS
+# OCI_DIR, MANIFEST, TREE are relative to STAGING ("-" = none); MOUNT_EXPECT is
+# "ok" or an errno name; READS is "-" or a comma list of FILE:EXPECT[:OFF:LEN]
+# with EXPECT ok | any | errno name (FILE relative to the mount).
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../../../.." && pwd)
+
+declare -F log >/dev/null || log() { printf '[build-images] %s\n' "$*" >&2; }
+declare -F die >/dev/null || die() { printf '[build-images] error: %s\n' "$*" >&2; exit 1; }
+
+[ $# -ge 1 ] || die "usage: build-images.sh STAGING [--force]"
+OUT=$1
+FORCE=${2:-}
+[ "$(id -u)" = 0 ] || die "must run as root (mknod, chown, trusted. xattrs)"
+
+# shellcheck source=../../../../../scripts/puzzlefs/lib/puzzlefs-cli.sh
+. "$REPO/scripts/puzzlefs/lib/puzzlefs-cli.sh"
+puzzlefs_cli_setup
+
+BUSYBOX=${PFS_BUSYBOX:-/bin/busybox}
+file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
+	die "$BUSYBOX is not a static executable (install busybox-static or set PFS_BUSYBOX)"
+
+AGENT_DIR="$HERE/agent"
+input_hash() {
+	{
+		cat "$HERE/mktrees.py" "$HERE/manifest.py" "$HERE/pfsimg.py" \
+			"$HERE/build-images.sh" "$HERE/vm-tests.sh" \
+			"$AGENT_DIR/Cargo.toml" "$AGENT_DIR/Cargo.lock" "$AGENT_DIR"/src/*.rs
+		sha256sum "$BUSYBOX" "$PUZZLEFS_NEW" "$PUZZLEFS_OLD"
+		python3 --version
+	} 2>&1 | sha256sum | cut -d' ' -f1
+}
+HASH=$(input_hash)
+if [ "$FORCE" != --force ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$HASH" ]; then
+	log "staging $OUT is up to date"
+	exit 0
+fi
+
+T0=$(date +%s)
+log "building the check agent"
+(cd "$AGENT_DIR" && RUSTFLAGS="-C target-feature=+crt-static" \
+	cargo build --release --locked --target x86_64-unknown-linux-gnu -q) ||
+	die "cargo build of pfs-check failed"
+AGENT="$AGENT_DIR/target/x86_64-unknown-linux-gnu/release/pfs-check"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"/{bin,images,manifests,trees}
+cp "$AGENT" "$OUT/bin/pfs-check"
+cp "$HERE/vm-tests.sh" "$OUT/vm-tests.sh"
+chmod 755 "$OUT/vm-tests.sh"
+
+# The source trees need a filesystem with >= 4 KiB xattr values and trusted./
+# security. xattrs: a private tmpfs.
+WORK=$(mktemp -d /tmp/pfs-build.XXXXXX)
+cleanup() { umount "$WORK/t" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+mkdir "$WORK/t"
+mount -t tmpfs -o size=1g,mode=0755 pfs-trees "$WORK/t"
+TREES="$WORK/t/trees"
+log "generating source trees"
+python3 "$HERE/mktrees.py" "$TREES" --busybox "$BUSYBOX"
+
+CASES="$OUT/cases.txt"
+{
+	echo "# CASE GEN OCI_DIR DIGEST TAG MANIFEST TREE MOUNT_EXPECT READS"
+	echo "# gen B: puzzlefs $PUZZLEFS_NEW_VERSION (OCI image manifest digest);" \
+		"gen A: puzzlefs $PUZZLEFS_OLD_VERSION (rootfs blob digest)"
+} >"$CASES"
+
+# build GEN SRC OCI TAG [BASE_TAG]
+build() {
+	local gen=$1 src=$2 oci=$3 tag=$4 base=${5:-}
+	local -a b=()
+	[ -n "$base" ] && b=(-b "$base")
+	if [ "$gen" = B ]; then
+		"$PUZZLEFS_NEW" build "${b[@]}" "$src" "$oci:$tag" >"$WORK/build.log" 2>&1
+	else
+		"$PUZZLEFS_OLD" build "${b[@]}" "$src" "$oci" "$tag" >"$WORK/build.log" 2>&1
+	fi || { cat "$WORK/build.log" >&2; die "puzzlefs build ($gen) of $src failed"; }
+}
+
+# copy the regular files of a tree (the pread/mmap reference)
+copy_data() {
+	local src=$1 dst=$2
+	(cd "$src" && find . -type f -print0 | cpio -0 -pdm --quiet "$dst") ||
+		die "copy of $src failed"
+	# cpio copies ownership and modes; keep the copy readable and plain
+	chown -R 0:0 "$dst"
+	find "$dst" -type d -exec chmod 0755 {} + && find "$dst" -type f -exec chmod 0644 {} +
+}
+
+add_case() { # CASE GEN OCI TAG MANIFEST TREE [MOUNT_EXPECT] [READS]
+	local dg
+	dg=$(python3 "$HERE/pfsimg.py" digest "$OUT/$3" "$4")
+	echo "$1 $2 $3 $dg $4 $5 $6 ${7:-ok} ${8:--}" >>"$CASES"
+}
+
+for t in small sizes smallfiles names special xattrs; do
+	copy_data "$TREES/$t" "$OUT/trees/$t"
+	for gen in B A; do
+		log "image $t.$gen"
+		build "$gen" "$TREES/$t" "$OUT/images/$t.$gen" "$t"
+		python3 "$HERE/manifest.py" "$TREES/$t" --gen "$gen" >"$OUT/manifests/$t.$gen.txt"
+		add_case "$t.$gen" "$gen" "images/$t.$gen" "$t" "manifests/$t.$gen.txt" "trees/$t"
+	done
+done
+
+# Two layers: v1, then v2 built on top with -b (added, modified, deleted).
+copy_data "$TREES/layers.v1" "$OUT/trees/layers.v1"
+copy_data "$TREES/layers.v2" "$OUT/trees/layers.v2"
+for gen in B A; do
+	log "image layers.$gen (two layers)"
+	build "$gen" "$TREES/layers.v1" "$OUT/images/layers.$gen" v1
+	build "$gen" "$TREES/layers.v2" "$OUT/images/layers.$gen" v2 v1
+	for v in v1 v2; do
+		python3 "$HERE/manifest.py" "$TREES/layers.$v" --gen "$gen" \
+			>"$OUT/manifests/layers.$v.$gen.txt"
+		add_case "layers-$v.$gen" "$gen" "images/layers.$gen" "$v" \
+			"manifests/layers.$v.$gen.txt" "trees/layers.$v"
+	done
+done
+
+# Corrupted copies of the small image, both generations.
+for gen in B A; do
+	log "corrupted images ($gen)"
+	python3 "$HERE/pfsimg.py" corrupt "$OUT/images/small.$gen" small "$gen" \
+		"$TREES/small/data" "$OUT/images" "corrupt-$gen" >>"$CASES"
+done
+
+echo "$HASH" >"$OUT/stamp"
+log "staging $OUT: $(du -sh "$OUT" | cut -f1), $(grep -vc '^#' "$CASES") cases," \
+	"$(($(date +%s) - T0)) s"
