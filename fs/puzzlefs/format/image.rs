@@ -732,7 +732,9 @@ impl<'a> Image<'a> {
 
     /// The mount-time walk: computes link counts and totals into `out`,
     /// which must have [`Self::inode_slots`] entries. On success
-    /// `out[..totals.used]` is sorted by ino (look up with [`nlink_of`]).
+    /// `out[..totals.used]` holds one entry per distinct ino, sorted (look up
+    /// with [`nlink_of`] on that prefix; the caller may shrink its
+    /// allocation to it). The unused tail is set to ino `u64::MAX`.
     ///
     /// Inode vectors are iterated, not the tree recursed; each directory is
     /// expanded at most once, so directory cycles terminate. Directories get
@@ -787,6 +789,13 @@ impl<'a> Image<'a> {
             }
             *all.get_mut(used).ok_or(Error::CountOverflow)? = cur;
             used = used.saturating_add(1);
+        }
+        // Keep the whole slice sorted: the unused tail sorts last.
+        for c in all.iter_mut().skip(used) {
+            *c = LinkCount {
+                ino: u64::MAX,
+                ..LinkCount::default()
+            };
         }
         let counts = all.get_mut(..used).ok_or(Error::CountOverflow)?;
 
