@@ -91,9 +91,15 @@ extract() { # GEN OCI TAG DIR
 grep -v '^#' "$S/cases.txt" >"$W/cases"
 while read -r c gen oci dg tag man tree mexp reads; do
 	[ "$man" = - ] && continue
-	# 1. FUSE
+	# 1. FUSE. Upstream's readdir breaks on directories holding whiteouts:
+	# walk the layered image by lookup only, and look up the deleted names.
+	extra=()
+	case "$c" in
+	layers-v2.*) extra=(--skip readdir,dots,nlink,rdev,lsize --absent "$S/manifests/layers.v1.$gen.txt") ;;
+	*) extra=(--skip dots,nlink,rdev,lsize) ;;
+	esac
 	if fuse_mount "$gen" "$S/$oci" "$tag"; then
-		run walk "fuse-$c" "$W/fuse" "$S/$man" --skip dots,nlink,rdev,lsize
+		run walk "fuse-$c" "$W/fuse" "$S/$man" "${extra[@]}"
 		run pread "fuse-$c" "$W/fuse" "$S/$tree" 1 300
 		run mmap "fuse-$c" "$W/fuse" "$S/$tree"
 		fuse_umount
@@ -104,13 +110,36 @@ while read -r c gen oci dg tag man tree mexp reads; do
 	# 2. extract
 	rm -rf "$W/t/x"
 	if extract "$gen" "$S/$oci" "$tag" "$W/t/x"; then
-		run walk "extract-$c" "$W/t/x" "$S/$man"
+		# extract chmods before it chowns (the kernel then clears suid/sgid)
+		# and chowns through symlinks: modes and owners are checked by FUSE.
+		run walk "extract-$c" "$W/t/x" "$S/$man" --skip mode,uid,gid
 		run pread "extract-$c" "$W/t/x" "$S/$tree" 2 300
 	else
 		echo "# extract-$c: upstream extract failed, skipped:" \
 			"$(grep -m1 -o "panicked at.*\|Error: .*" "$W/extract.log" | head -c 200)"
 	fi
 done <"$W/cases"
+
+# 2b. rdev: FUSE reports 0 and extract panics on the sockets of the special
+# tree: build its devices and fifos alone with both CLIs and extract them.
+python3 "$HERE/mktrees.py" "$W/t/trees" >/dev/null
+mkdir -p "$W/t/dev"
+cp -a "$W/t/trees/special/dev" "$W/t/dev/dev"
+find "$W/t/dev" -type s -delete
+python3 "$HERE/manifest.py" "$W/t/dev" >"$W/dev.txt"
+for gen in B A; do
+	rm -rf "$W/t/devimg" "$W/t/x"
+	if [ "$gen" = B ]; then
+		"$PUZZLEFS_NEW" build "$W/t/dev" "$W/t/devimg:dev" >/dev/null 2>&1
+	else
+		"$PUZZLEFS_OLD" build "$W/t/dev" "$W/t/devimg" dev >/dev/null 2>&1
+	fi
+	if extract "$gen" "$W/t/devimg" dev "$W/t/x"; then
+		run walk "extract-devices.$gen" "$W/t/x" "$W/dev.txt"
+	else
+		notok "extract-devices.$gen" "$(tail -n1 "$W/extract.log")"
+	fi
+done
 
 # 3. the agent must fail on a perturbed tree
 c=small.B

@@ -21,6 +21,8 @@ const USAGE: &str = "\
 usage: pfs-check COMMAND ARGS...
   walk NAME MOUNT MANIFEST [--skip F,F..]   compare a mount with a manifest
         fields for --skip: mode uid gid nlink rdev xattr hardlink dots dtype xerrno lsize
+        readdir (enumerate by lookup of the manifest's paths only)
+        --absent OLD_MANIFEST: paths of OLD not in MANIFEST must be ENOENT
   pread NAME MOUNT SRC SEED N               random preads vs the source tree
   mmap NAME MOUNT SRC                       mmap reads vs the source tree
   readers NAME MOUNT MANIFEST K [ROUNDS]    K threads reading, drop_caches between
@@ -426,10 +428,14 @@ fn walk(args: &[String]) -> i32 {
     let name = &args[0];
     let mnt = args[1].as_bytes();
     let mut skip: HashSet<String> = HashSet::new();
+    let mut absent: Option<String> = None;
     let mut i = 3;
     while i < args.len() {
         if args[i] == "--skip" && i + 1 < args.len() {
             skip.extend(args[i + 1].split(',').map(|s| s.to_string()));
+            i += 1;
+        } else if args[i] == "--absent" && i + 1 < args.len() {
+            absent = Some(args[i + 1].clone());
             i += 1;
         }
         i += 1;
@@ -462,6 +468,13 @@ fn walk(args: &[String]) -> i32 {
             }
         };
         found.insert(rel.clone(), st);
+        if skip.contains("readdir") {
+            // lookup only: enumerate the manifest's paths, not the directories
+            if rel == b"/" {
+                stack.extend(want.keys().filter(|k| k.as_slice() != b"/").cloned());
+            }
+            continue;
+        }
         if type_char(st.st_mode) != 'd' {
             continue;
         }
@@ -511,6 +524,26 @@ fn walk(args: &[String]) -> i32 {
     match lstat(&join(mnt, b"/pfs-check-no-such-name")) {
         Err(libc::ENOENT) => {}
         r => c_paths.fail(format!("lstat of a missing name: {:?}, want ENOENT", r.map(|_| "ok"))),
+    }
+
+    // names of an older tree that are gone (deleted in an upper layer): ENOENT
+    let mut c_del = ck("deleted");
+    let mut ndel = 0;
+    if let Some(a) = &absent {
+        match read_manifest(a) {
+            Ok(old) => {
+                for r in old.iter().filter(|r| !want.contains_key(&r.path)) {
+                    ndel += 1;
+                    match lstat(&join(mnt, &r.path)) {
+                        // ENOTDIR: a parent became a non-directory
+                        Err(libc::ENOENT) | Err(libc::ENOTDIR) => {}
+                        Err(e) => c_del.fail(format!("deleted {}: lstat {}, want ENOENT", show(&r.path), errno_name(e))),
+                        Ok(_) => c_del.fail(format!("deleted {} is still there", show(&r.path))),
+                    }
+                }
+            }
+            Err(e) => c_del.fail(e),
+        }
     }
 
     // 2. per-path attributes
@@ -643,6 +676,10 @@ fn walk(args: &[String]) -> i32 {
     }
     let npaths = want.len();
     let mut ok = true;
+    if absent.is_some() {
+        ok &= c_del.done();
+        println!("# walk/{}: {} deleted names checked", name, ndel);
+    }
     for c in [c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_x, c_xe, c_hl] {
         ok &= c.done();
     }
