@@ -10,6 +10,8 @@ that takes trusted./security. xattrs and xattr values >= 4 KiB (tmpfs does,
 ext4 without ea_inode does not), mknod and chown.
 
 Tree contents (the issue's list):
+  small       one non-empty file: the base of the corrupted-image cases
+  compress    text + random data, built with `puzzlefs build -c`
   sizes       boundary sizes, > 10 MiB file, identical files, modes with
               suid/sgid/sticky, uid/gid 0/1000/65534/4294967294, a static
               executable (bin/busybox)
@@ -330,7 +332,18 @@ def tree_small(root):
     symlink("../data", f"{root}/dir/link")
 
 
-TREES = ("small", "sizes", "smallfiles", "names", "special", "xattrs", "layers.v1", "layers.v2")
+def tree_compress(root):
+    """Built with `puzzlefs build -c`: compressible text (stored as zstd
+    chunks) and random data (the builder stores a chunk raw when zstd does not
+    make it smaller)."""
+    mkdir(root)
+    line = b"PuzzleFS compressed chunk test line, the same again and again.\n"
+    wfile(f"{root}/text", line * 5000)
+    wfile(f"{root}/random", rbytes(51, 200000))
+    wfile(f"{root}/empty", b"")
+
+
+TREES = ("small", "compress", "sizes", "smallfiles", "names", "special", "xattrs", "layers.v1", "layers.v2")
 
 
 def main():
@@ -350,6 +363,7 @@ def main():
         if os.path.lexists(p):
             shutil.rmtree(p)
     tree_small(f"{out}/small")
+    tree_compress(f"{out}/compress")
     tree_sizes(f"{out}/sizes", busybox)
     tree_smallfiles(f"{out}/smallfiles")
     tree_names(f"{out}/names")
