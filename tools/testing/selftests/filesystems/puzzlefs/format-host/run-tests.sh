@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Host tests of the PuzzleFS format core: generated-reader check, no_std
+# build, clippy (panic-freedom lints are denied on the format module),
+# unit and differential tests, and a short run of each fuzz target seeded
+# from the images the differential tests build.
+#
+#   run-tests.sh                  FUZZ_SECONDS=20 per target by default
+#   FUZZ_SECONDS=0 run-tests.sh   skip fuzzing
+#
+# Ends with "N passed, N failed" and exits non-zero on any failure.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../../../../../.." && pwd)
+TOOLS=${PUZZLEFS_TOOLS:-$HOME/.cache/puzzlefs/tools}
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+export PATH="$TOOLS/bin:$PATH"
+# The upstream oracles (puzzlefs-lib) and cargo-fuzz need one nightly feature.
+export RUSTC_BOOTSTRAP=1
+
+passed=0
+failed=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+ok() { passed=$((passed + 1)); echo "ok: $1"; }
+not_ok() { failed=$((failed + 1)); echo "FAILED: $1"; }
+
+step() {
+	local name=$1
+	shift
+	if "$@" > "$work/log" 2>&1; then
+		ok "$name"
+	else
+		tail -n 40 "$work/log"
+		not_ok "$name"
+	fi
+}
+
+cd "$HERE" || exit 1
+
+step "generated capnp readers up to date" "$ROOT/scripts/puzzlefs/regen-capnp" --check
+step "format core builds without std/alloc" cargo build --locked --lib
+step "clippy (panic lints denied on format)" cargo clippy --locked --lib -- -D warnings
+
+# Unit and differential tests; count each test.
+mkdir -p "$work/seeds"
+PUZZLEFS_SEED_DIR="$work/seeds" cargo test --locked --lib > "$work/test.log" 2>&1
+rc=$?
+grep -E '^test .* (ok|FAILED)$' "$work/test.log" | sed 's/^/  /'
+tp=$(sed -n 's/^test result: .* \([0-9]\+\) passed; \([0-9]\+\) failed.*/\1/p' "$work/test.log" | awk '{s+=$1} END {print s+0}')
+tf=$(sed -n 's/^test result: .* \([0-9]\+\) passed; \([0-9]\+\) failed.*/\2/p' "$work/test.log" | awk '{s+=$1} END {print s+0}')
+passed=$((passed + tp))
+failed=$((failed + tf))
+if [ $rc -ne 0 ] && [ "$tf" -eq 0 ]; then
+	tail -n 40 "$work/test.log"
+	not_ok "cargo test"
+fi
+
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+	if ! command -v cargo-fuzz > /dev/null; then
+		cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$TOOLS" > "$work/log" 2>&1 ||
+			{ tail -n 20 "$work/log"; not_ok "install cargo-fuzz"; }
+	fi
+	# Seeds: capnp blobs (segment count < 4) for rootfs, JSON blobs for json.
+	mkdir -p "$work/corpus/rootfs" "$work/corpus/json"
+	for f in "$work"/seeds/*; do
+		[ -f "$f" ] || continue
+		b=$(basename "$f")
+		case $(head -c4 "$f" | od -An -tx1 | tr -d ' \n') in
+		7b*) cp "$f" "$work/corpus/json/$b" ;;
+		0[0-3]000000)
+			if [ "$(stat -c %s "$f")" -lt 300000 ]; then
+				{ printf '\000'; cat "$f"; } > "$work/corpus/rootfs/b0-$b"
+				{ printf '\001\000'; cat "$f"; } > "$work/corpus/rootfs/b1-$b"
+			fi
+			;;
+		esac
+	done
+	printf '{"schemaVersion":-1,"manifests":[{"digest":"sha256:%s","size":1,"media_type":"m","annotations":{"org.opencontainers.image.ref.name":"t"}}],"annotations":{}}' \
+		"$(printf 'ab%.0s' $(seq 32))" > "$work/corpus/json/index-a"
+	for t in rootfs json; do
+		if (cd fuzz && cargo fuzz run -O -s none "$t" "$work/corpus/$t" -- \
+			-max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1) > "$work/fuzz-$t.log" 2>&1; then
+			runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz-$t.log")
+			ok "fuzz $t (${runs:-?} runs, ${FUZZ_SECONDS}s)"
+		else
+			tail -n 40 "$work/fuzz-$t.log"
+			not_ok "fuzz $t"
+		fi
+	done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
