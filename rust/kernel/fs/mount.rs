@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reading files of another filesystem through a private mount.
+//!
+//! C headers: [`include/linux/mount.h`](srctree/include/linux/mount.h),
+//! [`include/linux/namei.h`](srctree/include/linux/namei.h).
+//!
+//! # How a filesystem uses this module
+//!
+//! A filesystem whose data lives in files of another filesystem (e.g. under a directory given as
+//! a mount parameter) resolves that directory once at mount time with [`PrivateMount::new`].
+//! This takes a private clone of the mount (`clone_private_mount()`), so that later changes to
+//! the mount tree (unmounts, mount propagation) do not affect it, and remembers the mounter's
+//! credentials. It keeps the [`PrivateMount`] in its per-superblock data; dropping it (at
+//! `kill_sb` or on a mount error) releases the mount (`mntput()`).
+//!
+//! Files are opened read-only by a name relative to that directory with
+//! [`PrivateMount::open_beneath`]: the lookup uses `LOOKUP_BENEATH`, so `..`, absolute symlinks
+//! and symlinks leading outside the directory fail (`EXDEV`), and it runs with the mounter's
+//! credentials, so it behaves the same when it happens later in a page fault of another user.
+//! The result is a [`RegularFile`]: positioned reads into kernel buffers or folios
+//! (`kernel_read()`), and its size. Dropping it releases the file (`fput()`).
+//!
+//! ```ignore
+//! let dir = PrivateMount::new(c"/images/x", fc.cred())?;        // in fill_super
+//! let blob = dir.open_beneath(c"blobs/sha256/0123...")?;
+//! let mut buf = KVec::from_elem(0u8, blob.size()? as usize, GFP_KERNEL)?;
+//! blob.read_exact_at(&mut buf, 0)?;
+//! ```
+
+use crate::{
+    bindings,
+    cred::Credential,
+    error::{from_err_ptr, to_result, Result},
+    fs::{folio::LockedFolio, File},
+    prelude::*,
+    sync::aref::ARef,
+};
+use core::ptr::NonNull;
+
+use bindings::{LOOKUP_BENEATH, LOOKUP_DIRECTORY, LOOKUP_FOLLOW, MAY_READ};
+use crate::fs::inode::mode::{S_IFMT, S_IFREG};
+
+/// A private clone of the mount of a directory, with the credentials to access it.
+///
+/// # Invariants
+///
+/// `mnt` is a mount returned by `clone_private_mount()` on which we hold the reference; its
+/// root is the directory given to [`PrivateMount::new`].
+pub struct PrivateMount {
+    mnt: NonNull<bindings::vfsmount>,
+    cred: ARef<Credential>,
+}
+
+// SAFETY: A `vfsmount` reference may be used and dropped on any thread.
+unsafe impl Send for PrivateMount {}
+// SAFETY: The shared methods only do path walks and opens, which the VFS synchronises.
+unsafe impl Sync for PrivateMount {}
+
+/// A `struct path` we hold references on; `path_put()` on drop.
+struct Path(bindings::path);
+
+impl Drop for Path {
+    fn drop(&mut self) {
+        // SAFETY: A `Path` is only created from a successful lookup, which took the references.
+        unsafe { bindings::path_put(&self.0) };
+    }
+}
+
+/// Temporarily overrides the current task's credentials (`override_creds()`).
+struct CredGuard(*const bindings::cred);
+
+impl CredGuard {
+    fn new(cred: &Credential) -> Self {
+        // SAFETY: `cred` is a valid credential that outlives the guard (the guard is a local of
+        // a function that borrows it); `override_creds` takes no reference and the guard
+        // restores the old credentials before returning.
+        Self(unsafe { bindings::override_creds(cred.as_ptr()) })
+    }
+}
+
+impl Drop for CredGuard {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is the task's credential replaced by `CredGuard::new` on this task.
+        unsafe { bindings::revert_creds(self.0) };
+    }
+}
+
+impl PrivateMount {
+    /// Resolves the directory `path` (following symlinks) with the credentials `cred` (those of
+    /// the mounter, e.g. [`FsContext::cred`](super::fs_context::FsContext::cred)) and takes a
+    /// private clone of its mount, rooted at it.
+    pub fn new(path: &CStr, cred: &Credential) -> Result<Self> {
+        let _guard = CredGuard::new(cred);
+        // SAFETY: All-zero is an empty `struct path`.
+        let mut p: bindings::path = unsafe { core::mem::zeroed() };
+        // SAFETY: `path` is a NUL-terminated string and `p` is valid for writing.
+        to_result(unsafe {
+            bindings::kern_path(path.as_char_ptr(), LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &mut p)
+        })?;
+        let p = Path(p);
+        // SAFETY: `p` holds references to a directory and its mount. `clone_private_mount`
+        // checks the mounter's capability in the mount's namespace and returns a new mount
+        // rooted at `p.dentry`, with its own reference, or an error.
+        let mnt = from_err_ptr(unsafe { bindings::clone_private_mount(&p.0) })?;
+        // INVARIANT: `mnt` is the new private mount; `p` is released on return.
+        Ok(Self {
+            mnt: NonNull::new(mnt).ok_or(EINVAL)?,
+            cred: cred.into(),
+        })
+    }
+
+    /// Opens the regular file `name`, relative to the directory, read-only. The name cannot
+    /// escape the directory (`LOOKUP_BENEATH`); anything but a regular file is refused with
+    /// `EINVAL`. Permissions are checked with the mounter's credentials.
+    pub fn open_beneath(&self, name: &CStr) -> Result<RegularFile> {
+        let _guard = CredGuard::new(&self.cred);
+        let mnt = self.mnt.as_ptr();
+        // SAFETY: All-zero is an empty `struct path`.
+        let mut p: bindings::path = unsafe { core::mem::zeroed() };
+        // SAFETY: `mnt` is our mount (type invariant) and `mnt_root` its root dentry, both kept
+        // alive by our reference; `name` is NUL-terminated; `p` is valid for writing.
+        to_result(unsafe {
+            bindings::vfs_path_lookup(
+                (*mnt).mnt_root,
+                mnt,
+                name.as_char_ptr(),
+                LOOKUP_FOLLOW | LOOKUP_BENEATH,
+                &mut p,
+            )
+        })?;
+        let p = Path(p);
+        // SAFETY: A successful lookup returns a positive dentry, pinned by `p`.
+        let inode = unsafe { (*p.0.dentry).d_inode };
+        // SAFETY: `inode` is pinned by `p`; the file type of an inode never changes.
+        if unsafe { (*inode).i_mode } & S_IFMT != S_IFREG {
+            return Err(EINVAL);
+        }
+        // SAFETY: `inode` and `p.0.mnt` are pinned by `p`; `inode_permission` checks read
+        // access for the current (overridden) credentials.
+        to_result(unsafe { bindings::inode_permission((*p.0.mnt).mnt_idmap, inode, MAY_READ as i32) })?;
+        // SAFETY: `p` is a valid path; `kernel_file_open` returns a new file, not accounted in
+        // `nr_files` and not installed in a file table, with its own path references, or an
+        // error.
+        let file = from_err_ptr(unsafe {
+            bindings::kernel_file_open(
+                &p.0,
+                (bindings::O_RDONLY | bindings::O_LARGEFILE) as i32,
+                self.cred.as_ptr(),
+            )
+        })?;
+        let file = NonNull::new(file).ok_or(EINVAL)?;
+        // SAFETY: We own the reference returned by `kernel_file_open`.
+        Ok(RegularFile {
+            file: unsafe { ARef::from_raw(file.cast::<File>()) },
+        })
+    }
+}
+
+impl Drop for PrivateMount {
+    fn drop(&mut self) {
+        // SAFETY: We hold a reference on the mount (type invariant) and drop it once.
+        unsafe { bindings::mntput(self.mnt.as_ptr()) };
+    }
+}
+
+/// A regular file opened read-only by [`PrivateMount::open_beneath`].
+///
+/// It holds its own references to the file's mount and dentry, so it may outlive the
+/// [`PrivateMount`]; dropping it calls `fput()`.
+pub struct RegularFile {
+    file: ARef<File>,
+}
+
+impl RegularFile {
+    /// Returns the file's current size (`i_size_read()`).
+    pub fn size(&self) -> i64 {
+        // SAFETY: The file is open, which pins its inode.
+        unsafe { bindings::i_size_read(bindings::file_inode(self.file.as_ptr())) }
+    }
+
+    /// Reads up to `buf.len()` bytes at byte position `pos` (`kernel_read()`); returns how many
+    /// were read (0 at end of file).
+    pub fn read_at(&self, buf: &mut [u8], pos: i64) -> Result<usize> {
+        let mut pos = pos;
+        // SAFETY: The file is open for reading; `buf` is a kernel buffer valid for `buf.len()`
+        // bytes; `pos` is a local. `kernel_read` does not keep any of them.
+        let n = unsafe {
+            bindings::kernel_read(
+                self.file.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut pos,
+            )
+        };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as i32))
+    }
+
+    /// Fills `buf` from byte position `pos`; a file too short for that is `EIO`.
+    pub fn read_exact_at(&self, buf: &mut [u8], pos: i64) -> Result {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = pos.checked_add(done as i64).ok_or(EINVAL)?;
+            let n = self.read_at(&mut buf[done..], at)?;
+            if n == 0 {
+                return Err(EIO);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Fills `len` bytes of `folio` from byte `offset` of the folio with the file's bytes from
+    /// position `pos`; a file too short for that is `EIO`.
+    pub fn read_into_folio(
+        &self,
+        folio: &mut LockedFolio<'_>,
+        offset: usize,
+        len: usize,
+        pos: i64,
+    ) -> Result {
+        folio.fill(offset, len, |buf, done| {
+            self.read_exact_at(buf, pos.checked_add(done as i64).ok_or(EINVAL)?)
+        })
+    }
+}

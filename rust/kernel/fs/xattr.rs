@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Extended attributes: handlers (`struct xattr_handler`) and the buffers of `getxattr(2)` and
+//! `listxattr(2)`.
+//!
+//! C headers: [`include/linux/xattr.h`](srctree/include/linux/xattr.h).
+//!
+//! # How a filesystem uses this module
+//!
+//! For each namespace it serves (`user.`, `trusted.`, `security.`) it implements
+//! [`XattrHandler`] with that [`XattrHandler::PREFIX`]; the VFS strips the prefix and checks
+//! permissions (e.g. `trusted.` needs `CAP_SYS_ADMIN`) before calling [`XattrHandler::get`].
+//! The handlers are listed in a static [`Handlers`] table installed by
+//! [`NewSuperBlock::set_xattr_handlers`](super::sb::NewSuperBlock::set_xattr_handlers).
+//! Names are listed by the inode operation
+//! [`listxattr`](super::inode::InodeOperations::listxattr) into a [`ListBuffer`].
+//!
+//! Both buffers implement the VFS's size protocol: with a zero size they only count the bytes
+//! needed; when the value or list does not fit they fail with `ERANGE`. A missing attribute is
+//! `ENODATA`, which [`XattrHandler::get`] returns itself.
+//!
+//! ```ignore
+//! struct UserXattr;
+//! impl XattrHandler for UserXattr {
+//!     type FileSystem = MyFs;
+//!     const PREFIX: &'static CStr = c"user.";
+//!     fn get(inode: &INode<MyFs>, name: &CStr, value: &mut ValueBuffer<'_>) -> Result<usize> {
+//!         value.set(inode.data().xattr(b"user.", name).ok_or(ENODATA)?)
+//!     }
+//! }
+//! static USER: Handler = Handler::new::<UserXattr>();
+//! static HANDLERS: Handlers = Handlers::new(&[Some(&USER), None]);
+//! ```
+
+use crate::{
+    bindings,
+    error::{from_result, Result},
+    fs::{fs_context::FileSystem, inode::INode},
+    prelude::*,
+};
+use core::marker::PhantomData;
+
+/// The caller's buffer for one attribute value.
+///
+/// # Invariants
+///
+/// If `size` is non-zero, `buf` is valid for writing `size` bytes for `'a`.
+pub struct ValueBuffer<'a> {
+    buf: *mut u8,
+    size: usize,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl ValueBuffer<'_> {
+    /// # Safety
+    ///
+    /// `buf` must be NULL or valid for writing `size` bytes for `'a`.
+    pub(crate) unsafe fn new(buf: *mut u8, size: usize) -> Self {
+        // INVARIANT: A NULL buffer is treated as size 0.
+        Self {
+            buf,
+            size: if buf.is_null() { 0 } else { size },
+            _p: PhantomData,
+        }
+    }
+
+    /// Returns the size of the caller's buffer; 0 means "only report the length".
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Stores `value` and returns its length, as `get` must return: if the buffer has size 0,
+    /// only the length; if `value` is longer than the buffer, `ERANGE`.
+    pub fn set(&mut self, value: &[u8]) -> Result<usize> {
+        if self.size == 0 {
+            return Ok(value.len());
+        }
+        if value.len() > self.size {
+            return Err(ERANGE);
+        }
+        // SAFETY: By the type invariant `buf` is valid for `size >= value.len()` bytes; the
+        // caller's kernel buffer cannot overlap our data.
+        unsafe { core::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
+        Ok(value.len())
+    }
+}
+
+/// The caller's buffer for a list of attribute names, each NUL-terminated.
+///
+/// # Invariants
+///
+/// If `size` is non-zero, `buf` is valid for writing `size` bytes for `'a`; `len <= size` or
+/// `size == 0`.
+pub struct ListBuffer<'a> {
+    buf: *mut u8,
+    size: usize,
+    len: usize,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl ListBuffer<'_> {
+    /// # Safety
+    ///
+    /// `buf` must be NULL or valid for writing `size` bytes for `'a`.
+    pub(crate) unsafe fn new(buf: *mut u8, size: usize) -> Self {
+        // INVARIANT: A NULL buffer is treated as size 0.
+        Self {
+            buf,
+            size: if buf.is_null() { 0 } else { size },
+            len: 0,
+            _p: PhantomData,
+        }
+    }
+
+    /// Appends the name `prefix` + `name` and its NUL terminator. Fails with `ERANGE` if it
+    /// does not fit in a non-zero-size buffer.
+    pub fn push(&mut self, prefix: &[u8], name: &[u8]) -> Result {
+        let n = prefix
+            .len()
+            .checked_add(name.len())
+            .and_then(|n| n.checked_add(1))
+            .ok_or(ERANGE)?;
+        let end = self.len.checked_add(n).ok_or(ERANGE)?;
+        if self.size != 0 {
+            if end > self.size {
+                return Err(ERANGE);
+            }
+            // SAFETY: By the type invariant `buf` is valid for `size >= end` bytes; the pieces
+            // are written at `len..end`.
+            unsafe {
+                let dst = self.buf.add(self.len);
+                core::ptr::copy_nonoverlapping(prefix.as_ptr(), dst, prefix.len());
+                core::ptr::copy_nonoverlapping(name.as_ptr(), dst.add(prefix.len()), name.len());
+                dst.add(n - 1).write(0);
+            }
+        }
+        // INVARIANT: `end <= size` was checked if `size != 0`.
+        self.len = end;
+        Ok(())
+    }
+
+    /// Returns the number of bytes listed (or needed, for a zero-size buffer).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns `true` if no name was listed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A handler of the extended attributes of one namespace (`struct xattr_handler`).
+#[vtable]
+pub trait XattrHandler {
+    /// The filesystem whose inodes this handler serves.
+    type FileSystem: FileSystem;
+
+    /// The namespace prefix, e.g. `c"user."`.
+    const PREFIX: &'static CStr;
+
+    /// Gets the value of attribute `PREFIX` + `name` of `inode` into `value` (`get`). Returns
+    /// the length of the value, or `ENODATA` if the attribute does not exist.
+    fn get(
+        inode: &INode<Self::FileSystem>,
+        name: &CStr,
+        value: &mut ValueBuffer<'_>,
+    ) -> Result<usize>;
+}
+
+/// A `struct xattr_handler` built from an [`XattrHandler`].
+#[repr(transparent)]
+pub struct Handler(bindings::xattr_handler);
+
+// SAFETY: The handler is immutable and only points to static data and functions.
+unsafe impl Sync for Handler {}
+
+impl Handler {
+    /// Builds the handler of `H`; use it to initialise a `static`.
+    pub const fn new<H: XattrHandler>() -> Self {
+        Self(bindings::xattr_handler {
+            name: core::ptr::null(),
+            prefix: crate::str::as_char_ptr_in_const_context(H::PREFIX),
+            flags: 0,
+            list: None,
+            get: Some(get_callback::<H>),
+            set: None,
+        })
+    }
+}
+
+unsafe extern "C" fn get_callback<H: XattrHandler>(
+    _handler: *const bindings::xattr_handler,
+    _dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    name: *const crate::ffi::c_char,
+    buffer: *mut crate::ffi::c_void,
+    size: usize,
+) -> crate::ffi::c_int {
+    from_result(|| {
+        // SAFETY: The VFS calls `get` with a live inode of our filesystem (the handler is only
+        // installed on superblocks of `H::FileSystem`), held for the call.
+        let inode = unsafe { INode::<H::FileSystem>::from_raw(inode) };
+        // SAFETY: `name` is the NUL-terminated name after the prefix, valid for the call.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        // SAFETY: `buffer` is NULL or valid for writing `size` bytes during the call.
+        let mut value = unsafe { ValueBuffer::new(buffer.cast(), size) };
+        let len = H::get(inode, name, &mut value)?;
+        Ok(crate::ffi::c_int::try_from(len).map_err(|_| E2BIG)?)
+    })
+}
+
+/// A NULL-terminated table of handlers for `s_xattr`.
+///
+/// # Invariants
+///
+/// `list` ends with `None`.
+pub struct Handlers {
+    list: &'static [Option<&'static Handler>],
+}
+
+impl Handlers {
+    /// Builds the table; the last entry must be `None` (checked at compile time for a `static`).
+    pub const fn new(list: &'static [Option<&'static Handler>]) -> Self {
+        assert!(matches!(list.last(), Some(None)));
+        // INVARIANT: Checked above.
+        Self { list }
+    }
+
+    pub(crate) fn as_raw(&self) -> *const *const bindings::xattr_handler {
+        // `Option<&Handler>` has the layout of a nullable pointer to `struct xattr_handler`
+        // (`Handler` is `repr(transparent)`), so the slice is a NULL-terminated pointer array.
+        self.list.as_ptr().cast()
+    }
+}
