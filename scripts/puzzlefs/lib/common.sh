@@ -20,7 +20,17 @@ step() {
 	t0=$(date +%s)
 	log "$name ... (log: $logf)"
 	set +e
-	"$@" >"$logf" 2>&1
+	"$@" >"$logf" 2>&1 &
+	local pid=$! n=0
+	# Progress: every minute, the elapsed time and the last line of the log.
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 2
+		n=$((n + 1))
+		if [ $((n % 30)) -eq 0 ]; then
+			log "  ... $name: $(($(date +%s) - t0))s: $(tail -n 1 "$logf" | cut -c1-100)"
+		fi
+	done
+	wait "$pid"
 	rc=$?
 	set -e
 	if [ $rc -ne 0 ]; then

@@ -6,10 +6,11 @@
 #
 # Cache layout (outside the repository):
 #   $PZ_CACHE/src/linux-source-X.Y            pristine source, unpacked once per package version
-#   $PZ_CACHE/tree/<series-hash>/linux        patched source + crates + overlay (copied in when
-#                                             the content differs, so mtimes of unchanged files
-#                                             stay and rebuilds are incremental)
-#   $PZ_CACHE/tree/<series-hash>/out-<flavor> build output (O=), one per kernel flavour
+#   $PZ_CACHE/tree/<key>/linux                patched source + crates + overlay, synced file by
+#                                             file when the content differs, so mtimes of
+#                                             unchanged files stay and rebuilds are incremental
+#   $PZ_CACHE/tree/<key>/out-<flavor>         build output (O=), one per kernel flavour
+# where <key> names the pristine source (package version, or PUZZLEFS_KSRC).
 
 # Folders of the repository that mirror the kernel tree.
 OVERLAY_DIRS=(arch fs rust kernel Documentation include)
@@ -38,14 +39,10 @@ kernel_pristine() {
 	printf '%s\n' "$src"
 }
 
-# What the patched tree depends on: the package version, the patches, the crates and their patch.
-series_hash() {
-	{
-		echo "$KERNEL_PKG_VERSION ${PUZZLEFS_KSRC:-}"
-		cat "$PZ_REPO/patches/series" 2>/dev/null
-		for p in $(grep -v '^#' "$PZ_REPO/patches/series" 2>/dev/null); do cat "$PZ_REPO/patches/$p"; done
-		cat "$PZ_REPO/scripts/puzzlefs/crates/Cargo.lock" "$PZ_REPO/scripts/puzzlefs/crates/"*.patch
-	} | sha256sum | cut -c1-16
+# One tree per pristine source. Patches, crates and overlay files are synced into it file by file
+# (see tree_sync_files), so a change to the series rebuilds only what it touches.
+tree_key() {
+	printf '%s %s\n' "$KERNEL_PKG_VERSION" "${PUZZLEFS_KSRC:-}" | sha256sum | cut -c1-16
 }
 
 # install_if_changed SRC DST: copy only when the content differs, so make sees no change otherwise.
@@ -56,53 +53,87 @@ install_if_changed() {
 	fi
 }
 
-kernel_overlay() {
-	local tree=$1 f list=$1/.overlay-files new
-	local dirs=() d
-	for d in "${OVERLAY_DIRS[@]}"; do [ -d "$PZ_REPO/$d" ] && dirs+=("$d"); done
-	new=$(cd "$PZ_REPO" && find "${dirs[@]}" -type f ! -path '*/target/*' | LC_ALL=C sort)
-	# Files the overlay no longer has are restored from the pristine source (or removed).
+# tree_sync_files TREE LISTNAME STAGED: make TREE hold the files under the folder STAGED (paths
+# relative to it); files that an earlier sync installed but STAGED no longer has go back to their
+# pristine content (or away). TREE/.pz-LISTNAME keeps what was installed.
+tree_sync_files() {
+	local tree=$1 list=$1/.pz-$2 staged=$3 new f
+	new=$(cd "$staged" && find . -type f | sed 's#^\./##' | LC_ALL=C sort)
 	if [ -f "$list" ]; then
 		comm -23 "$list" <(printf '%s\n' "$new") | while read -r f; do
-			if [ -f "$KSRC_PRISTINE/$f" ]; then cp "$KSRC_PRISTINE/$f" "$tree/$f"; else rm -f "$tree/$f"; fi
+			[ -n "$f" ] || continue
+			if [ -f "$KSRC_PRISTINE/$f" ]; then install_if_changed "$KSRC_PRISTINE/$f" "$tree/$f"; else rm -f "$tree/$f"; fi
 		done
 	fi
 	printf '%s\n' "$new" | while read -r f; do
-		[ -n "$f" ] && install_if_changed "$PZ_REPO/$f" "$tree/$f"
+		[ -n "$f" ] && install_if_changed "$staged/$f" "$tree/$f"
 	done
 	printf '%s\n' "$new" >"$list"
 }
 
+# The files our patches change, patched, in a staging folder.
+tree_stage_patches() {
+	local staged=$1 p f
+	[ -f "$PZ_REPO/patches/series" ] || return 0
+	for p in $(grep -v '^#' "$PZ_REPO/patches/series"); do
+		[ -f "$PZ_REPO/patches/$p" ] || die "patches/series names a missing patch: $p"
+		for f in $(sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$PZ_REPO/patches/$p"); do
+			if [ ! -e "$staged/$f" ] && [ -f "$KSRC_PRISTINE/$f" ]; then
+				mkdir -p "$(dirname "$staged/$f")"
+				cp "$KSRC_PRISTINE/$f" "$staged/$f"
+			fi
+		done
+		patch -d "$staged" -p1 --no-backup-if-mismatch -s <"$PZ_REPO/patches/$p" ||
+			die "patch $p does not apply to Linux $KERNEL_SERIES"
+	done
+}
+
+# The third-party crates, laid out as rust/zerocopy is (rust/<crate>/src/lib.rs), with our patch.
+tree_stage_crates() {
+	local staged=$1 crates p
+	crates=$(crates_dir)
+	for p in capnp hex; do
+		mkdir -p "$staged/rust/$p"
+		cp -a "$crates/$p-"*/. "$staged/rust/$p/"
+		rm -f "$staged/rust/$p/.cargo-checksum.json" "$staged/rust/$p/.cargo_vcs_info.json"
+	done
+	patch -d "$staged/rust/capnp" -p1 --no-backup-if-mismatch -s \
+		<"$PZ_REPO/scripts/puzzlefs/crates/capnp-no-float-format.patch" ||
+		die "the capnp patch does not apply"
+}
+
+# The repository's files that mirror the kernel tree.
+tree_stage_overlay() {
+	local staged=$1 d
+	for d in "${OVERLAY_DIRS[@]}"; do
+		[ -d "$PZ_REPO/$d" ] || continue
+		(cd "$PZ_REPO" && find "$d" -type f ! -path '*/target/*' -print0 |
+			xargs -0 -r cp --parents -t "$staged")
+	done
+}
+
 kernel_tree() {
-	local hash base tree crates p
+	local base tree staged
 	KSRC_PRISTINE=$(kernel_pristine)
 	crates_fetch
-	crates=$(crates_dir)
-	hash=$(series_hash)
-	base=$PZ_CACHE/tree/$hash
+	base=$PZ_CACHE/tree/$(tree_key)
 	tree=$base/linux
 	if [ ! -e "$base/.ready" ]; then
 		rm -rf "$base"
 		mkdir -p "$base"
-		log "prepare the kernel tree $tree"
+		log "copy the pristine kernel source to $tree"
 		cp -a "$KSRC_PRISTINE" "$tree"
-		if [ -f "$PZ_REPO/patches/series" ]; then
-			for p in $(grep -v '^#' "$PZ_REPO/patches/series"); do
-				patch -d "$tree" -p1 --no-backup-if-mismatch -s <"$PZ_REPO/patches/$p" ||
-					die "patch $p does not apply"
-			done
-		fi
-		# The third-party crates, laid out as rust/zerocopy is (rust/<crate>/src/lib.rs).
-		for p in capnp hex; do
-			cp -a "$crates/$p-"* "$tree/rust/$p"
-			rm -f "$tree/rust/$p/.cargo-checksum.json" "$tree/rust/$p/.cargo_vcs_info.json"
-		done
-		patch -d "$tree/rust/capnp" -p1 --no-backup-if-mismatch -s \
-			<"$PZ_REPO/scripts/puzzlefs/crates/capnp-no-float-format.patch" ||
-			die "the capnp patch does not apply"
 		touch "$base/.ready"
 	fi
-	kernel_overlay "$tree"
+	staged=$(mktemp -d)
+	mkdir -p "$staged/patches" "$staged/crates" "$staged/overlay"
+	tree_stage_patches "$staged/patches"
+	tree_stage_crates "$staged/crates"
+	tree_stage_overlay "$staged/overlay"
+	tree_sync_files "$tree" patches "$staged/patches"
+	tree_sync_files "$tree" crates "$staged/crates"
+	tree_sync_files "$tree" overlay "$staged/overlay"
+	rm -rf "$staged"
 	KTREE=$tree
 	KBASE=$base
 }
