@@ -424,8 +424,14 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
             let mut got = Vec::with_capacity(expect.len());
             let cs = chunks(&img, &inode);
             for c in &cs {
-                assert!(!c.compressed, "uncompressed image");
-                let b = blobs.entry(c.digest).or_insert_with(|| read_blob(&o.oci, &c.digest));
+                let b = blobs.entry(c.digest).or_insert_with(|| {
+                    let raw = read_blob(&o.oci, &c.digest);
+                    if c.compressed {
+                        zstd::stream::decode_all(&raw[..]).unwrap()
+                    } else {
+                        raw
+                    }
+                });
                 got.extend_from_slice(&b[c.offset as usize..(c.offset + c.len) as usize]);
             }
             assert!(got == expect, "{what}: contents");
@@ -483,6 +489,13 @@ fn build_b(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
     }
 }
 
+/// `puzzlefs build -c`: chunks in the zstd seekable format.
+fn build_b_zstd(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
+    assert!(base.is_none());
+    let image = pb::oci::Image::new(oci).unwrap();
+    pb::builder::build_initial_rootfs::<pb::compression::Zstd>(src, &image, tag).unwrap();
+}
+
 fn build_a(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
     let image = pa::oci::Image::new(oci).unwrap();
     match base {
@@ -523,16 +536,34 @@ fn check(oci: &Path, src: &Path, tag: &str, gen: Generation) -> (usize, usize) {
 type TreeFn = fn(&Path, u64);
 
 fn run_single(gen: Generation, tree: TreeFn, seed: u64) {
+    run_single_with(gen, tree, seed, false)
+}
+
+fn run_single_with(gen: Generation, tree: TreeFn, seed: u64, zstd: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     fs::create_dir(&src).unwrap();
     tree(&src, seed);
     let oci = tmp.path().join("oci");
     match gen {
+        Generation::B if zstd => build_b_zstd(&oci, &src, "t", None),
         Generation::B => build_b(&oci, &src, "t", None),
         Generation::A => build_a(&oci, &src, "t", None),
     }
     let (inodes, paths) = check(&oci, &src, "t", gen);
+    if zstd {
+        let o = Opened::open(&oci, "t");
+        let img = o.image();
+        let mut compressed = 0;
+        for ino in 1..1000 {
+            if let Ok(i) = img.inode(ino) {
+                if let InodeKind::File { .. } = i.kind {
+                    compressed += chunks(&img, &i).iter().filter(|c| c.compressed).count();
+                }
+            }
+        }
+        assert!(compressed > 0, "no compressed chunk seen");
+    }
     eprintln!("{gen:?} seed {seed}: {inodes} inodes, {paths} paths agree");
 }
 
@@ -581,6 +612,10 @@ fn gen_b_random() {
     for seed in [4, 5, 6] {
         run_single(Generation::B, tree_random, seed);
     }
+}
+#[test]
+fn gen_b_compressed() {
+    run_single_with(Generation::B, tree_kitchen_sink, 8, true);
 }
 #[test]
 fn gen_b_layered() {
