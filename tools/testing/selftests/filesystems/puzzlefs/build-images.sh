@@ -22,6 +22,8 @@
 #                                  pread/mmap comparisons; no xattrs/devices)
 #   cases.txt                      one line per mount case (see below)
 #   stamp                          the input hash this folder was built from
+# Identical valid blobs are hard-linked across images (keep links when
+# copying: mkfs.ext4 -d, cp -a, tar do).
 #
 # cases.txt: "# " comments, then lines of space-separated fields:
 #   CASE GEN OCI_DIR DIGEST TAG MANIFEST TREE MOUNT_EXPECT READS
@@ -169,6 +171,7 @@ for gen in B A; do
 		"$TREES/small/data" "$OUT/images" "corrupt-$gen" >>"$CASES"
 done
 
+log "$(python3 "$HERE/pfsimg.py" dedupe "$OUT/images")"
 echo "$HASH" >"$OUT/stamp"
 log "staging $OUT: $(du -sh "$OUT" | cut -f1), $(grep -vc '^#' "$CASES") cases," \
 	"$(($(date +%s) - T0)) s"

@@ -3,6 +3,8 @@
 """Small helpers over PuzzleFS OCI image directories (stdlib only).
 
     pfsimg.py digest OCI_DIR TAG        the digest to pass as image_manifest=
+    pfsimg.py check OCI_DIR DIGEST [REF_OCI_DIR]  list missing/mismatched blobs ("ok" if none)
+    pfsimg.py dedupe IMAGES_DIR         hard-link identical valid blobs across images
     pfsimg.py corrupt OCI_DIR TAG GEN DATA_FILE OUT_PARENT PREFIX
         make corrupted copies of a small image as OUT_PARENT/PREFIX-<case>/
         and print one cases.txt line per case (paths relative to the
@@ -206,12 +208,80 @@ def corrupt(oci, tag, gen, data_file, out_parent, prefix):
     print("\n".join(lines))
 
 
+def dedupe(images):
+    """Hard-link identical blobs across image dirs (content-addressed: same
+    name, and content whose sha256 is that name; corrupted copies never
+    qualify). mkfs.ext4 -d keeps hard links, so the disk holds each chunk
+    once, as a real blob store shared by images would."""
+    first = {}
+    saved = 0
+    for img in sorted(os.listdir(images)):
+        d = os.path.join(images, img, "blobs", "sha256")
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            p = os.path.join(d, name)
+            if sha(rd(p)) != name:
+                continue
+            if name not in first:
+                first[name] = p
+            elif not os.path.samefile(first[name], p):
+                saved += os.path.getsize(p)
+                os.unlink(p)
+                os.link(first[name], p)
+    print(f"dedupe: {saved} bytes saved")
+
+
+def check(oci, dg, ref=None):
+    """Blob problems reachable from digest dg: missing blobs, sha256 or size
+    mismatches. Gen B: the manifest and its layers; gen A: every blob."""
+    probs = []
+
+    def ok(d, size=None):
+        p = blob(oci, d)
+        if not os.path.exists(p):
+            probs.append(f"missing {d[:12]}")
+            return None
+        b = rd(p)
+        if sha(b) != d:
+            probs.append(f"sha256 mismatch {d[:12]}")
+        if size is not None and size != len(b):
+            probs.append(f"size mismatch {d[:12]}")
+        return b
+
+    if gen_of(oci) == "B":
+        mb = ok(dg)
+        if mb is not None:
+            try:
+                man = json.loads(mb)
+                for layer in man["layers"]:
+                    ok(layer["digest"].split(":")[-1], layer["size"])
+            except (ValueError, KeyError) as e:
+                probs.append(f"bad manifest json: {e}")
+    else:
+        ok(dg)
+        for name in sorted(os.listdir(os.path.join(oci, "blobs", "sha256"))):
+            if name != dg:
+                ok(name)
+    if ref:
+        # blobs of the reference image (the uncorrupted original) that are gone
+        have = set(os.listdir(os.path.join(oci, "blobs", "sha256")))
+        for name in sorted(os.listdir(os.path.join(ref, "blobs", "sha256"))):
+            if name not in have and f"missing {name[:12]}" not in probs:
+                probs.append(f"missing {name[:12]}")
+    return probs
+
+
 def main():
     a = sys.argv[1:]
     if a[:1] == ["digest"] and len(a) == 3:
         print(digest(a[1], a[2]))
     elif a[:1] == ["gen"] and len(a) == 2:
         print(gen_of(a[1]))
+    elif a[:1] == ["check"] and len(a) in (3, 4):
+        print("\n".join(check(*a[1:])) or "ok")
+    elif a[:1] == ["dedupe"] and len(a) == 2:
+        dedupe(a[1])
     elif a[:1] == ["corrupt"] and len(a) == 7:
         corrupt(*a[1:])
     else:
