@@ -99,6 +99,16 @@ fn tree_kitchen_sink(root: &Path, seed: u64) {
     fs::write(root.join(format!("n{}", "x".repeat(250))), b"long name").unwrap();
 }
 
+/// The kitchen sink plus compressible files (text), for `-c` images.
+fn tree_compressible(root: &Path, seed: u64) {
+    tree_kitchen_sink(root, seed);
+    fs::create_dir(root.join("text")).unwrap();
+    for (i, n) in [10usize, 3_000, 40_000].iter().enumerate() {
+        let line = format!("line {i} of a compressible file\n");
+        write(&root.join(format!("text/t{i}")), line.repeat(*n).as_bytes(), 0o644);
+    }
+}
+
 /// Many entries in one directory and a deep chain.
 fn tree_wide_deep(root: &Path, seed: u64) {
     let mut r = Rng(seed | 1);
@@ -615,7 +625,7 @@ fn gen_b_random() {
 }
 #[test]
 fn gen_b_compressed() {
-    run_single_with(Generation::B, tree_kitchen_sink, 8, true);
+    run_single_with(Generation::B, tree_compressible, 8, true);
 }
 #[test]
 fn gen_b_layered() {
