@@ -333,7 +333,10 @@ fn break_err<T>(r: Result<T>, slot: &mut Option<Error>) -> ControlFlow<(), T> {
 }
 
 /// A validated, layered view of an image's inodes.
-#[derive(Clone, Copy, Debug)]
+///
+/// About 2 KiB ([`MAX_LAYERS`] slice references): keep it in the
+/// superblock's data rather than copying it around.
+#[derive(Clone, Debug)]
 pub(crate) struct Image<'a> {
     layers: [Layer<'a>; MAX_LAYERS],
     count: usize,
