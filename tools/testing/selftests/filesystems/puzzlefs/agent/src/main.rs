@@ -675,15 +675,45 @@ fn walk(args: &[String]) -> i32 {
         }
     }
     let npaths = want.len();
-    let mut ok = true;
+    let mut checks = Vec::new();
     if absent.is_some() {
-        ok &= c_del.done();
-        println!("# walk/{}: {} deleted names checked", name, ndel);
+        checks.push(c_del);
     }
-    for c in [c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_x, c_xe, c_hl] {
-        ok &= c.done();
+    checks.extend([c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_x, c_xe, c_hl]);
+    let n = checks.len();
+    let failed: Vec<&Check> = checks.iter().filter(|c| c.nfails > 0).collect();
+    let wname = format!("walk/{}", name);
+    let ok = failed.is_empty();
+    if ok {
+        println!("PFS-TEST: ok {}", wname);
+    } else {
+        FAILED.store(true, Ordering::Relaxed);
+        let list: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{}({})", c.name.rsplit('/').next().unwrap_or(""), c.nfails))
+            .collect();
+        println!("PFS-TEST: not ok {}: failed {}", wname, list.join(" "));
+        for c in &failed {
+            let sub = c.name.rsplit('/').next().unwrap_or("");
+            for f in &c.fails {
+                detail(&format!("{}: {}", sub, f));
+            }
+            if c.nfails > c.fails.len() {
+                detail(&format!("{}: ... {} more", sub, c.nfails - c.fails.len()));
+            }
+        }
     }
-    println!("# walk/{}: {} paths, {} xattrs", name, npaths, nx);
+    let skipped: Vec<&String> = skip.iter().collect();
+    println!(
+        "# {}: {} paths, {} xattrs, {} deleted names; {} sub-checks, {} failed{}",
+        wname,
+        npaths,
+        nx,
+        ndel,
+        n,
+        failed.len(),
+        if skipped.is_empty() { String::new() } else { format!("; skipped {:?}", skipped) }
+    );
     if ok {
         0
     } else {
