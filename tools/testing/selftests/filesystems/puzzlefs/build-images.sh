@@ -49,8 +49,16 @@ FORCE=${2:-}
 puzzlefs_cli_setup
 
 BUSYBOX=${PFS_BUSYBOX:-/bin/busybox}
-file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
-	die "$BUSYBOX is not a static executable (install busybox-static or set PFS_BUSYBOX)"
+# static: an x86-64 ELF without a PT_INTERP program header
+python3 - "$BUSYBOX" <<'PY' || die "$BUSYBOX is not a static executable (install busybox-static or set PFS_BUSYBOX)"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+assert b[:4] == b"\x7fELF" and b[4] == 2
+phoff, = struct.unpack_from("<Q", b, 0x20)
+phentsize, phnum = struct.unpack_from("<HH", b, 0x36)
+types = [struct.unpack_from("<I", b, phoff + i * phentsize)[0] for i in range(phnum)]
+sys.exit(3 in types)
+PY
 
 AGENT_DIR="$HERE/agent"
 input_hash() {

@@ -36,7 +36,7 @@ usage: pfs-check COMMAND ARGS...
 Paths in manifests are percent-encoded bytes; see manifest.py.";
 
 static DETAILS: AtomicUsize = AtomicUsize::new(0);
-const MAX_DETAILS_TOTAL: usize = 400;
+const MAX_DETAILS_TOTAL: usize = 40;
 static FAILED: AtomicBool = AtomicBool::new(false);
 
 fn detail(s: &str) {
