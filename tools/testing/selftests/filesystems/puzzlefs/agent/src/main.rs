@@ -21,6 +21,7 @@ const USAGE: &str = "\
 usage: pfs-check COMMAND ARGS...
   walk NAME MOUNT MANIFEST [--skip F,F..]   compare a mount with a manifest
         fields for --skip: mode uid gid nlink rdev xattr hardlink dots dtype xerrno lsize
+        blocks times
         readdir (enumerate by lookup of the manifest's paths only)
         --absent OLD_MANIFEST: paths of OLD not in MANIFEST must be ENOENT
   pread NAME MOUNT SRC SEED N               random preads vs the source tree
@@ -427,7 +428,7 @@ fn walk(args: &[String]) -> i32 {
     }
     let name = &args[0];
     let mnt = args[1].as_bytes();
-    let mut skip: HashSet<String> = HashSet::new();
+    let mut skip: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut absent: Option<String> = None;
     let mut i = 3;
     while i < args.len() {
@@ -555,6 +556,8 @@ fn walk(args: &[String]) -> i32 {
     let mut c_link = ck("symlinks");
     let mut c_rdev = ck("rdev");
     let mut c_nlink = ck("nlink");
+    let mut c_blocks = ck("blocks");
+    let mut c_times = ck("times");
     let mut c_x = ck("xattrs");
     let mut c_xe = ck("xattr-errno");
     let mut nx = 0usize;
@@ -577,6 +580,17 @@ fn walk(args: &[String]) -> i32 {
         }
         if !skip.contains("gid") && st.st_gid != r.gid {
             c_owner.fail(format!("{}: gid {} want {}", show(p), st.st_gid, r.gid));
+        }
+        // st_blocks covers the data, in 512-byte units, at most page-rounded
+        if !skip.contains("blocks") && r.typ == 'f' {
+            let (b, sz) = (st.st_blocks as u64 * 512, st.st_size as u64);
+            if b < sz || b > sz.div_ceil(4096) * 4096 {
+                c_blocks.fail(format!("{}: st_blocks {} for size {}", show(p), st.st_blocks, sz));
+            }
+        }
+        // the format stores no timestamps: all are the epoch
+        if !skip.contains("times") && (st.st_mtime != 0 || st.st_ctime != 0 || st.st_atime != 0) {
+            c_times.fail(format!("{}: atime {} mtime {} ctime {}, want 0", show(p), st.st_atime, st.st_mtime, st.st_ctime));
         }
         if !skip.contains("nlink") && st.st_nlink != r.nlink {
             c_nlink.fail(format!("{}: nlink {} want {}", show(p), st.st_nlink, r.nlink));
@@ -679,7 +693,7 @@ fn walk(args: &[String]) -> i32 {
     if absent.is_some() {
         checks.push(c_del);
     }
-    checks.extend([c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_x, c_xe, c_hl]);
+    checks.extend([c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_blocks, c_times, c_x, c_xe, c_hl]);
     let n = checks.len();
     let failed: Vec<&Check> = checks.iter().filter(|c| c.nfails > 0).collect();
     let wname = format!("walk/{}", name);
@@ -872,7 +886,7 @@ fn cmd_pread(args: &[String]) -> i32 {
     }
 }
 
-fn mmap_compare(path: &[u8], want: &[u8]) -> Result<(), String> {
+fn mmap_compare(path: &[u8], want: &[u8], off: u64) -> Result<(), String> {
     let f = std::fs::File::open(OsStr::from_bytes(path)).map_err(|e| format!("open: {}", e))?;
     let len = want.len();
     if len == 0 {
@@ -880,7 +894,7 @@ fn mmap_compare(path: &[u8], want: &[u8]) -> Result<(), String> {
     }
     use std::os::unix::io::AsRawFd;
     // SAFETY: read-only private mapping of an open file, unmapped below.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, f.as_raw_fd(), 0) };
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, f.as_raw_fd(), off as libc::off_t) };
     if p == libc::MAP_FAILED {
         return Err(format!("mmap: {}", errno_name(errno())));
     }
@@ -927,8 +941,15 @@ fn cmd_mmap(args: &[String]) -> i32 {
             }
         };
         n += 1;
-        if let Err(e) = mmap_compare(&join(mnt, rel), &want) {
+        if let Err(e) = mmap_compare(&join(mnt, rel), &want, 0) {
             c.fail(format!("{}: {}", show(rel), e));
+        }
+        // a mapping that starts inside the file (page-aligned, not chunk-aligned)
+        if *size > 3 * 65536 {
+            let off = 65536 + 4096 * (i as u64 % 7 + 1);
+            if let Err(e) = mmap_compare(&join(mnt, rel), &want[off as usize..], off) {
+                c.fail(format!("{}: at offset {}: {}", show(rel), off, e));
+            }
         }
     }
     println!("# mmap/{}: {} files", name, n);
