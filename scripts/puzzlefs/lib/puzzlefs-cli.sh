@@ -15,10 +15,12 @@
 declare -F log >/dev/null || log() { printf '%s\n' "$*" >&2; }
 declare -F die >/dev/null || die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-PUZZLEFS_NEW_VERSION=0.2.0
-PUZZLEFS_OLD_VERSION=0.1.0
-PUZZLEFS_NEW="$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_NEW_VERSION/bin/puzzlefs"
-PUZZLEFS_OLD="$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_OLD_VERSION/bin/puzzlefs"
+# Pins (scripts/puzzlefs/pins.sh may set them first) and binary paths (may
+# come from the environment).
+: "${PUZZLEFS_NEW_VERSION:=0.2.0}"
+: "${PUZZLEFS_OLD_VERSION:=0.1.0}"
+: "${PUZZLEFS_NEW:=$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_NEW_VERSION/bin/puzzlefs}"
+: "${PUZZLEFS_OLD:=$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_OLD_VERSION/bin/puzzlefs}"
 
 puzzlefs_cli() {
 	case "$1" in
@@ -36,7 +38,8 @@ _puzzlefs_cli_ok() {
 }
 
 _puzzlefs_cli_install_new() {
-	local root="$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_NEW_VERSION"
+	local root
+	root=$(dirname "$(dirname "$PUZZLEFS_NEW")")
 	_puzzlefs_cli_ok "$PUZZLEFS_NEW" "$PUZZLEFS_NEW_VERSION" && return 0
 	log "puzzlefs-cli: installing puzzlefs $PUZZLEFS_NEW_VERSION into $root"
 	# puzzlefs-lib uses one #![feature]: allow it on a stable compiler.
@@ -50,9 +53,9 @@ _puzzlefs_cli_install_new() {
 # crate source through cargo itself (a throwaway project that depends on it),
 # update only `time` in its lock file, and install from that path.
 _puzzlefs_cli_install_old() {
-	local root="$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_OLD_VERSION"
-	local work="$PZ_CACHE/tools/puzzlefs-$PUZZLEFS_OLD_VERSION.build"
-	local src reg
+	local root work src reg
+	root=$(dirname "$(dirname "$PUZZLEFS_OLD")")
+	work="$root.build"
 	_puzzlefs_cli_ok "$PUZZLEFS_OLD" "$PUZZLEFS_OLD_VERSION" && return 0
 	log "puzzlefs-cli: installing puzzlefs $PUZZLEFS_OLD_VERSION into $root"
 	rm -rf "$work"
@@ -86,7 +89,9 @@ _puzzlefs_cli_install_old() {
 
 puzzlefs_cli_setup() {
 	command -v cargo >/dev/null || die "puzzlefs-cli: cargo not in PATH"
-	mkdir -p "$PZ_CACHE/tools" || die "puzzlefs-cli: mkdir $PZ_CACHE/tools"
+	mkdir -p "$(dirname "$(dirname "$(dirname "$PUZZLEFS_NEW")")")" \
+		"$(dirname "$(dirname "$(dirname "$PUZZLEFS_OLD")")")" ||
+		die "puzzlefs-cli: cannot create the install folders"
 	_puzzlefs_cli_install_new
 	_puzzlefs_cli_install_old
 	log "puzzlefs-cli: $PUZZLEFS_NEW"

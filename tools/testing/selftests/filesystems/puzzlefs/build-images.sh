@@ -46,7 +46,10 @@ FORCE=${2:-}
 
 # shellcheck source=../../../../../scripts/puzzlefs/lib/puzzlefs-cli.sh
 . "$REPO/scripts/puzzlefs/lib/puzzlefs-cli.sh"
-puzzlefs_cli_setup
+# PUZZLEFS_NEW / PUZZLEFS_OLD from the environment are used as they are.
+if ! [ -x "$PUZZLEFS_NEW" ] || ! [ -x "$PUZZLEFS_OLD" ]; then
+	puzzlefs_cli_setup
+fi
 
 BUSYBOX=${PFS_BUSYBOX:-/bin/busybox}
 # static: an x86-64 ELF without a PT_INTERP program header
