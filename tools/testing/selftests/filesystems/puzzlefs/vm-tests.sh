@@ -52,6 +52,12 @@ else
 	A=$(command -v pfs-check) || { echo "PFS-TEST: not ok setup: no pfs-check"; exit 1; }
 fi
 
+# a hung agent call fails its check instead of stalling the whole run
+TO=
+command -v timeout >/dev/null 2>&1 && TO="timeout ${PFS_TIMEOUT:-600}"
+T0=$(date +%s)
+section() { echo "# [$(($(date +%s) - T0)) s] $*"; }
+
 PASS=0
 FAIL=0
 ok() { echo "PFS-TEST: ok $1"; PASS=$((PASS + 1)); }
@@ -62,7 +68,7 @@ note() { echo "# $*"; }
 run() {
 	_name=$1
 	shift
-	"$A" "$@" >"$TMP/out" 2>&1
+	$TO "$A" "$@" >"$TMP/out" 2>&1
 	_rc=$?
 	cat "$TMP/out"
 	_p=$(grep -c '^PFS-TEST: ok' "$TMP/out")
@@ -151,6 +157,8 @@ do_reads() { # CASE READS
 
 # --- the image cases from cases.txt --------------------------------------
 
+section "image cases"
+
 note "puzzlefs vm-tests: data $DATA, agent $A, magic $MAGIC"
 grep -q "^nodev[[:space:]]*$FSTYPE\$\|[[:space:]]$FSTYPE\$" /proc/filesystems &&
 	ok "registered" || notok "registered" "$FSTYPE not in /proc/filesystems"
@@ -194,6 +202,8 @@ case_field() { awk -v c="$1" -v n="$2" '$1 == c { print $n }' "$TMP/cases"; }
 
 # --- tag= instead of image_manifest= ------------------------------------
 
+section "tag="
+
 for gen in B A; do
 	oci="$DATA/$(case_field "layers-v2.$gen" 3)"
 	for v in v1 v2; do
@@ -208,6 +218,8 @@ for gen in B A; do
 done
 
 # --- bad input ------------------------------------------------------------
+
+section "bad input"
 
 D="$DATA/$(case_field small.B 3)"
 G=$(case_field small.B 4)
@@ -268,6 +280,8 @@ if [ "$DM1" -gt "$DM0" ]; then ok "errors-logged"; else notok "errors-logged" "n
 
 # --- concurrency, cycles ---------------------------------------------------
 
+section "concurrency and cycles"
+
 for c in smallfiles.B sizes.A; do
 	o=$(opts "$DATA/$(case_field "$c" 3)" "$(case_field "$c" 4)")
 	if run "mount/readers-$c" mount-errno "readers-$c" keep "$FSTYPE" "$MNT" "$o"; then
@@ -287,6 +301,8 @@ umount "$MNT.2" 2>/dev/null
 umount "$MNT" 2>/dev/null
 
 # --- overlayfs: puzzlefs lower, tmpfs upper --------------------------------
+
+section "overlayfs"
 
 S="$DATA/$(case_field sizes.B 3)"
 SG=$(case_field sizes.B 4)
@@ -325,6 +341,8 @@ fi
 
 # --- images on another filesystem (e.g. the initramfs) ---------------------
 
+section "extra root"
+
 if [ -n "$EXTRA" ]; then
 	for gen in B A; do
 		c="small.$gen"
@@ -338,5 +356,6 @@ fi
 
 grep -q " $MNT " /proc/mounts && { notok "cleanup" "$MNT still mounted"; umount "$MNT"; }
 rm -rf "$TMP"
+section "done"
 echo "PFS-TEST-SUMMARY: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
