@@ -68,7 +68,7 @@ note() { echo "# $*"; }
 run() {
 	_name=$1
 	shift
-	$TO "$A" "$@" >"$TMP/out" 2>&1
+	$TO "$A" "$@" </dev/null >"$TMP/out" 2>&1
 	_rc=$?
 	cat "$TMP/out"
 	_p=$(grep -c '^PFS-TEST: ok' "$TMP/out")
@@ -124,7 +124,7 @@ check_mounted() { # CASE GEN OCI DIGEST MANIFEST TREE
 
 remount_rw() { # CASE
 	# Refused either by an error or by staying read-only (as erofs/squashfs do).
-	"$A" mount-errno "remount-rw/$1" ok "$FSTYPE" "$MNT" "" remount-rw >"$TMP/out" 2>&1
+	$TO "$A" mount-errno "remount-rw/$1" ok "$FSTYPE" "$MNT" "" remount-rw </dev/null >"$TMP/out" 2>&1
 	if grep -q '^PFS-TEST: ok' "$TMP/out"; then
 		if grep " $MNT $FSTYPE " /proc/mounts | grep -q " ro[ ,]"; then
 			ok "remount-rw/$1"
@@ -144,7 +144,7 @@ do_reads() { # CASE READS
 	while IFS=: read -r f exp off len; do
 		i=$((i + 1))
 		if [ "$exp" = any ]; then
-			if "$A" read-errno "$1/$i" ok "$MNT$f" >/dev/null 2>&1; then r=data; else r=error; fi
+			if $TO "$A" read-errno "$1/$i" ok "$MNT$f" </dev/null >/dev/null 2>&1; then r=data; else r=error; fi
 			ok "read/$1/$i"
 			note "read $f of a corrupted image: $r (either is accepted; no crash)"
 		elif [ -n "$off" ]; then
@@ -185,9 +185,9 @@ while read -r c gen oci dg tag man tree mexp reads; do
 	case "$c" in
 	sizes.*)
 		# a static binary runs from the mount (exec and mmap of text)
-		out=$("$MNT/bin/busybox" echo puzzlefs-exec-ok 2>&1)
+		out=$("$MNT/bin/busybox" echo puzzlefs-exec-ok 2>&1 </dev/null)
 		[ "$out" = puzzlefs-exec-ok ] && ok "exec/$c" || notok "exec/$c" "output '$out'"
-		out=$("$MNT/bin/hello.sh" 2>&1)
+		out=$("$MNT/bin/hello.sh" 2>&1 </dev/null)
 		[ "$out" = puzzlefs-exec-ok ] && ok "exec-script/$c" || notok "exec-script/$c" "output '$out'"
 		out=$("$MNT/bin/busybox" sha256sum "$MNT/dup/a" 2>&1 | cut -d' ' -f1)
 		want=$(grep '^f /dup/a ' "$DATA/$man" | sed 's/.*sha256=\([0-9a-f]*\).*/\1/')
