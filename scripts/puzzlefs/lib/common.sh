@@ -51,7 +51,11 @@ kmake_vars() {
 	local cc=clang-19
 	# ccache's compiler links keep CC and HOSTCC one word each (a two-word HOSTCC breaks the host
 	# Rust programs).
-	[ -x /usr/lib/ccache/clang-19 ] && cc=/usr/lib/ccache/clang-19
+	if [ -x /usr/lib/ccache/clang-19 ]; then
+		cc=/usr/lib/ccache/clang-19
+		# Objects of another build tree with the same layout are cache hits too.
+		export CCACHE_BASEDIR=$PZ_CACHE/tree
+	fi
 	KMAKE=(make LLVM=-19 "CC=$cc" "HOSTCC=$cc" "RUSTC=$RUSTC_K" "RUSTDOC=$RUSTDOC_K"
 	       "HOSTRUSTC=$RUSTC_K" "RUST_LIB_SRC=$RUST_LIB_SRC_K" "BINDGEN=$BINDGEN_K")
 }

@@ -117,6 +117,8 @@ kernel_tree() {
 	KSRC_PRISTINE=$(kernel_pristine)
 	crates_fetch
 	base=$PZ_CACHE/tree/$(tree_key)
+	# Kbuild records absolute paths: always build through the real path.
+	[ -e "$base" ] && base=$(readlink -f "$base")
 	tree=$base/linux
 	if [ ! -e "$base/.ready" ]; then
 		rm -rf "$base"
@@ -182,5 +184,42 @@ kernel_build() {
 	step "build the $flavor kernel (make -j2 bzImage)" "$PZ_LOGS/build-$flavor.log" \
 		"${KMAKE[@]}" -C "$KTREE" O="$KOUT" -j"${PUZZLEFS_JOBS:-2}" bzImage
 	KIMAGE=$KOUT/arch/x86/boot/bzImage
+	# Once per set of bindings (about 20 s).
+	local bh
+	bh=$(cat "$KOUT/rust/bindings/bindings_generated.rs" "$KOUT/rust/.bindings.o.cmd" | sha256sum | cut -c1-16)
+	if [ "$(cat "$KOUT/.pz-layout-ok" 2>/dev/null)" != "$bh" ]; then
+		kernel_layout_guard "$KOUT"
+		echo "$bh" >"$KOUT/.pz-layout-ok"
+	fi
 	[ -f "$KIMAGE" ] || die "no bzImage at $KIMAGE"
+}
+
+# kernel_layout_guard OUT: bindgen generates the kernel's bindings without layout tests. Generate
+# them once more, with the same command but with layout tests, and compile them with the same
+# rustc command as rust/bindings.o: any struct whose Rust layout differs from C's (like the
+# alignment of an empty struct that bindgen drops) fails the build here instead of corrupting
+# memory at run time.
+kernel_layout_guard() {
+	local out=$1 tmp gen rustc
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/rust/bindings"
+	cp "$out/rust/bindings/bindings_helpers_generated.rs" "$tmp/rust/bindings/"
+	gen=$(sed -n '1s/^savedcmd_[^ ]* := //p' "$out/rust/bindings/.bindings_generated.rs.cmd")
+	gen=${gen//'$(pound)'/'#'}
+	gen=${gen//' --no-layout-tests'/}
+	gen=${gen//' rust/bindings/bindings_generated.rs'/" $tmp/rust/bindings/bindings_generated.rs"}
+	gen=${gen//'-Wp,-MMD,rust/bindings/.bindings_generated.rs.d'/"-Wp,-MMD,$tmp/bindings.d"}
+	rustc=$(sed -n '1s/^savedcmd_[^ ]* := //p' "$out/rust/.bindings.o.cmd")
+	rustc=${rustc//"OBJTREE=$out "/"OBJTREE=$tmp "}
+	rustc=${rustc//' --emit=dep-info=rust/.bindings.o.d'/}
+	rustc=${rustc//' --emit=obj=rust/bindings.o'/}
+	rustc=${rustc//'--emit=metadata=rust/libbindings.rmeta'/"--emit=metadata=$tmp/libbindings.rmeta"}
+	[ -n "$gen" ] && [ -n "$rustc" ] || die "layout guard: no bindgen or rustc command in $out/rust"
+	if ! (cd "$out" && export RUSTC_BOOTSTRAP=1 && eval "$gen" && eval "$rustc") >"$PZ_LOGS/layout-guard.log" 2>&1; then
+		grep -E 'error|Size of|Alignment of|Offset of' "$PZ_LOGS/layout-guard.log" | head -n 20 >&2
+		rm -rf "$tmp"
+		die "bindgen layout tests failed: Rust and C disagree on a struct layout (log: $PZ_LOGS/layout-guard.log)"
+	fi
+	rm -rf "$tmp"
+	log "bindgen layout tests pass"
 }
