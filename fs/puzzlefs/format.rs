@@ -61,6 +61,9 @@ pub(crate) mod json;
 pub(crate) mod oci;
 #[path = "format/rootfs.rs"]
 pub(crate) mod rootfs;
+#[cfg(any(test, CONFIG_KUNIT))]
+#[path = "format/selftest.rs"]
+pub(crate) mod selftest;
 
 /// Generated reader of `format/metadata.capnp` (see `scripts/puzzlefs/regen-capnp`).
 #[path = "format/metadata_capnp.rs"]

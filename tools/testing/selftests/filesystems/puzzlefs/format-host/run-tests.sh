@@ -3,7 +3,8 @@
 #
 # Host tests of the PuzzleFS format core: generated-reader check, no_std
 # build, clippy (panic-freedom lints are denied on the format module),
-# unit and differential tests, and a short run of each fuzz target seeded
+# unit and differential tests (including the in-kernel KUnit self-tests of
+# fs/puzzlefs/format/selftest.rs), and a short run of each fuzz target seeded
 # from the images the differential tests build.
 #
 #   run-tests.sh                  FUZZ_SECONDS=20 per target by default
@@ -45,6 +46,13 @@ cd "$HERE" || exit 1
 step "generated capnp readers up to date" "$ROOT/scripts/puzzlefs/regen-capnp" --check
 step "format core builds without std/alloc" cargo build --locked --lib
 step "clippy (panic lints denied on format)" cargo clippy --locked --lib -- -D warnings
+# cfg(test) adds the tests and format/selftest.rs (the KUnit cases), which
+# sit in the format module and so get its denied lints too.
+step "clippy on the tests and format self-tests" cargo clippy --locked --lib --tests -- -D warnings
+# The self-tests as the kernel builds them: no std, capnp without alloc.
+step "format self-tests build without std/alloc (cfg CONFIG_KUNIT)" \
+	env RUSTFLAGS="--cfg CONFIG_KUNIT" CARGO_TARGET_DIR="$HERE/target/kunit-cfg" \
+	cargo clippy --locked --lib -- -D warnings
 
 # Unit and differential tests; count each test.
 mkdir -p "$work/seeds"

@@ -266,13 +266,13 @@ impl Opened {
 fn entries(img: &Image<'_>, dir: &Inode, visible: bool) -> Vec<(Vec<u8>, u64)> {
     let mut v = vec![];
     if visible {
-        img.for_each_visible_dir_entry(dir, 0, |e, _| {
+        let _ = img.for_each_visible_dir_entry(dir, 0, |e, _| {
             v.push((e.name.to_vec(), e.ino));
             ControlFlow::<()>::Continue(())
         })
         .unwrap();
     } else {
-        img.for_each_dir_entry(dir, 0, |e| {
+        let _ = img.for_each_dir_entry(dir, 0, |e| {
             v.push((e.name.to_vec(), e.ino));
             ControlFlow::<()>::Continue(())
         })
@@ -283,7 +283,7 @@ fn entries(img: &Image<'_>, dir: &Inode, visible: bool) -> Vec<(Vec<u8>, u64)> {
 
 fn xattrs(img: &Image<'_>, i: &Inode) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut v = vec![];
-    img.for_each_xattr(i, |k, val| {
+    let _ = img.for_each_xattr(i, |k, val| {
         v.push((k.to_vec(), val.to_vec()));
         ControlFlow::<()>::Continue(())
     })
@@ -293,7 +293,7 @@ fn xattrs(img: &Image<'_>, i: &Inode) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 fn chunks(img: &Image<'_>, i: &Inode) -> Vec<image::Chunk> {
     let mut v = vec![];
-    img.for_each_chunk(i, |_, c| {
+    let _ = img.for_each_chunk(i, |_, c| {
         v.push(c);
         ControlFlow::<()>::Continue(())
     })

@@ -38,7 +38,7 @@ fn json_basics() {
     let o = v.as_object().unwrap();
     let a = o.get(b"a").unwrap().unwrap().as_array().unwrap();
     let mut nums = vec![];
-    a.for_each(|e| {
+    let _ = a.for_each(|e| {
         if let Ok(n) = e.as_i64() {
             nums.push(n)
         }
@@ -288,7 +288,7 @@ fn image_views() {
     assert_eq!(root.permissions, 0o755);
     assert_eq!((root.uid, root.gid), (1000, 100));
     let mut names = vec![];
-    img.for_each_dir_entry(&root, 0, |e| {
+    let _ = img.for_each_dir_entry(&root, 0, |e| {
         names.push((e.name.to_vec(), e.ino, e.index));
         ControlFlow::<()>::Continue(())
     })
@@ -340,7 +340,7 @@ fn layers_and_whiteouts() {
     let l = img.lookup(&root, b"l").unwrap().unwrap();
     assert_eq!(img.symlink_target(&l).unwrap(), b"new");
     let mut vis = vec![];
-    img.for_each_visible_dir_entry(&root, 0, |e, _| {
+    let _ = img.for_each_visible_dir_entry(&root, 0, |e, _| {
         vis.push(e.name.to_vec());
         ControlFlow::<()>::Continue(())
     })
@@ -445,4 +445,18 @@ fn limits_are_per_operation() {
     // the error mapping of the capnp kinds instead.
     assert_eq!(Error::from(capnp::Error::from_kind(capnp::ErrorKind::ReadLimitExceeded)), Error::TraversalLimit);
     assert_eq!(Error::from(capnp::Error::from_kind(capnp::ErrorKind::NestingLimitExceeded)), Error::NestingLimit);
+}
+
+// ---- the in-kernel self-tests (fs/puzzlefs/format/selftest.rs), run on the host ----
+
+#[test]
+fn kunit_selftests() {
+    let mut failed = vec![];
+    for (name, case) in crate::format::selftest::ALL {
+        if let Err(why) = case() {
+            failed.push(format!("{name}: {why}"));
+        }
+    }
+    assert!(failed.is_empty(), "self-tests failed:\n{}", failed.join("\n"));
+    assert!(crate::format::selftest::ALL.len() >= 17);
 }
