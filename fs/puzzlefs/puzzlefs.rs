@@ -2,9 +2,32 @@
 
 //! PuzzleFS: a read-only filesystem that mounts PuzzleFS container images directly.
 //!
+//! A PuzzleFS image is an OCI image layout whose files are cut by content-defined chunking into
+//! content-addressed chunk blobs; its metadata is a Cap'n Proto message. This driver reads and
+//! verifies the metadata once at mount time and then serves inodes, directory entries, reads,
+//! extended attributes and statfs straight from it and from the chunk blobs.
+//!
+//! The files mirror the filesystem's anatomy:
+//!
+//! - `super_block.rs`: mount options, `fill_super`, statfs, `show_options`;
+//! - `blob.rs`: the image directory (a private mount), verified metadata blobs, the chunk blob
+//!   cache;
+//! - `inode.rs`: inode instantiation; `namei.rs`: lookup; `dir.rs`: readdir;
+//! - `data.rs`: `read_folio` and `readahead` from chunks; `xattr.rs`: extended attributes;
+//! - `format/`: the image format, which knows nothing about the VFS.
+//!
 //! See `Documentation/filesystems/puzzlefs.rst`.
 
-use kernel::prelude::*;
+use kernel::{fs::fs_context::Registration, prelude::*};
+
+mod blob;
+mod data;
+mod dir;
+mod format;
+mod inode;
+mod namei;
+mod super_block;
+mod xattr;
 
 module! {
     type: PuzzleFsModule,
@@ -14,17 +37,28 @@ module! {
     license: "GPL",
 }
 
-struct PuzzleFsModule;
+/// The filesystem type: see [`super_block`] for its [`kernel::fs::fs_context::FileSystem`]
+/// implementation.
+pub(crate) struct PuzzleFs;
 
-impl kernel::Module for PuzzleFsModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("puzzlefs: format core ready\n");
-        Ok(PuzzleFsModule)
+#[pin_data]
+struct PuzzleFsModule {
+    #[pin]
+    fs: Registration<PuzzleFs>,
+}
+
+impl kernel::InPlaceModule for PuzzleFsModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            fs <- Registration::new(module),
+        })
     }
 }
 
-#[macros::kunit_tests(puzzlefs_capnp)]
+#[kunit_tests(puzzlefs_crates)]
 mod tests {
+    use kernel::prelude::*;
+
     /// A Cap'n Proto message of one segment whose root is a struct with one data word: the
     /// segment table (segment count - 1 = 0, segment size = 2 words), then the root pointer
     /// (struct, offset 0, 1 data word, 0 pointers), then the data word.
@@ -50,9 +84,9 @@ mod tests {
             let root: capnp::Result<capnp::any_pointer::Reader<'_>> = message.get_root();
             assert!(root.is_ok());
             if let Ok(root) = root {
-                let st = root.get_as::<capnp::primitive_list::Reader<'_, u64>>();
                 // The root is a struct, not a list: the reader must say so, not crash.
-                assert!(st.is_err());
+                let list = root.get_as::<capnp::primitive_list::Reader<'_, u64>>();
+                assert!(list.is_err());
             }
         }
         assert!(slice.is_empty());
@@ -64,5 +98,26 @@ mod tests {
         assert!(hex::decode_to_slice(b"00ff10Ab", &mut out).is_ok());
         assert_eq!(out, [0x00, 0xff, 0x10, 0xab]);
         assert!(hex::decode_to_slice(b"00fg10ab", &mut out).is_err());
+    }
+
+    /// The format core's own test cases (`format/selftest.rs`), which also run on the host.
+    #[test]
+    fn format_selftests() {
+        let mut failed = 0usize;
+        for (name, case) in crate::format::selftest::ALL {
+            if let Err(why) = case() {
+                pr_err!("format selftest {name} failed: {why}\n");
+                failed += 1;
+            }
+        }
+        assert_eq!(failed, 0);
+        assert!(!crate::format::selftest::ALL.is_empty());
+    }
+
+    #[test]
+    fn sha256_of_abc() {
+        let d = kernel::crypto::sha256(b"abc");
+        assert_eq!(d[..4], [0xba, 0x78, 0x16, 0xbf]);
+        assert_eq!(d[28..], [0xf2, 0x00, 0x15, 0xad]);
     }
 }

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The read path: filling page cache folios of regular files from chunk blobs.
+//!
+//! A file is a list of chunks; `FileMap::ends` holds the file offset where each ends, so the
+//! chunk holding an offset is found by binary search. A folio (possibly large) is filled in one
+//! pass, chunk piece by chunk piece, straight from the open chunk blobs into the folio; the part
+//! past end of file is zeroed.
+
+use crate::{
+    format::image::chunk_for_offset,
+    inode::FileMap,
+    super_block::SbInfo,
+    PuzzleFs,
+};
+use kernel::{
+    fs::{
+        File,
+        address_space::{AddressSpaceOperations, ReadaheadControl},
+        folio::LockedFolio,
+        inode::INode,
+    },
+    prelude::*,
+};
+
+/// Address space operations of regular files.
+pub(crate) struct PuzzleAops;
+
+/// Fills `folio` of a file of size `isize` whose chunks are `map`.
+fn fill_folio(info: &SbInfo, ino: u64, map: &FileMap, isize: u64, folio: &mut LockedFolio<'_>) -> Result {
+    let pos = u64::try_from(folio.pos()).map_err(|_| EINVAL)?;
+    let fsize = folio.size();
+    // Bytes of the folio that the file covers; the rest is zeroed.
+    let valid = usize::try_from(isize.saturating_sub(pos))
+        .unwrap_or(usize::MAX)
+        .min(fsize);
+    let mut done = 0usize;
+    while done < valid {
+        let off = pos.checked_add(done as u64).ok_or(EINVAL)?;
+        let (i, within) = chunk_for_offset(&map.ends, off).ok_or_else(|| {
+            info.report(format_args!("inode {ino}: no chunk holds offset {off}"));
+            EIO
+        })?;
+        let chunk = map.chunks.get(i).ok_or(EIO)?;
+        let left_in_chunk = chunk.len.checked_sub(within).ok_or(EIO)?;
+        let n = usize::try_from(left_in_chunk)
+            .unwrap_or(usize::MAX)
+            .min(valid - done);
+        if chunk.compressed {
+            info.report(format_args!(
+                "inode {ino}: compressed chunks are not supported by this driver"
+            ));
+            return Err(EOPNOTSUPP);
+        }
+        let blob = info.blobs.chunk(&chunk.digest).map_err(|e| {
+            info.report(format_args!("inode {ino}: cannot open chunk blob: error {}", e.to_errno()));
+            EIO
+        })?;
+        let at = chunk.offset.checked_add(within).ok_or(EIO)?;
+        let end = at.checked_add(n as u64).ok_or(EIO)?;
+        if end > blob.size {
+            info.report(format_args!(
+                "inode {ino}: chunk range {at}..{end} runs past its blob ({} bytes)",
+                blob.size
+            ));
+            return Err(EIO);
+        }
+        let at = i64::try_from(at).map_err(|_| EIO)?;
+        blob.file.read_into_folio(folio, done, n, at).map_err(|e| {
+            info.report(format_args!("inode {ino}: reading a chunk blob failed: error {}", e.to_errno()));
+            EIO
+        })?;
+        done += n;
+    }
+    folio.zero(valid, fsize - valid)
+}
+
+fn fill(inode: &INode<PuzzleFs>, folio: &mut LockedFolio<'_>) -> Result {
+    let info = inode.super_block().data();
+    let map = inode.data().file.as_ref().ok_or(EIO)?;
+    let isize = u64::try_from(inode.size()).map_err(|_| EIO)?;
+    fill_folio(info, inode.ino(), map, isize, folio)
+}
+
+#[vtable]
+impl AddressSpaceOperations for PuzzleAops {
+    type FileSystem = PuzzleFs;
+
+    fn read_folio(_file: Option<&File>, inode: &INode<PuzzleFs>, mut folio: LockedFolio<'_>) -> Result {
+        let r = fill(inode, &mut folio);
+        folio.end_read(r.is_ok());
+        r
+    }
+
+    fn readahead(inode: &INode<PuzzleFs>, ractl: &mut ReadaheadControl<'_>) {
+        while let Some(mut folio) = ractl.next_folio() {
+            let ok = fill(inode, &mut folio).is_ok();
+            folio.end_read(ok);
+        }
+    }
+}
