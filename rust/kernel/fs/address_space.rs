@@ -113,6 +113,10 @@ impl<A: AddressSpaceOperations> Tables<A> {
         &Self::AOPS
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn read_folio_callback(
         file: *mut bindings::file,
         folio: *mut bindings::folio,
@@ -133,6 +137,10 @@ impl<A: AddressSpaceOperations> Tables<A> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn readahead_callback(rac: *mut bindings::readahead_control) {
         // SAFETY: The VFS passes a valid control whose mapping belongs to an initialised inode
         // of our filesystem, for the duration of the call.

@@ -91,11 +91,10 @@ impl<'a, T: FileSystem> Unhashed<'a, T> {
     ///
     /// `ptr` must satisfy the type invariants for `'a`.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::dentry) -> Self {
-        // SAFETY: Guaranteed by the caller.
+        // SAFETY: The caller guarantees that `ptr` is a valid dentry of type `T` for `'a`.
+        let dentry = unsafe { DEntry::from_raw(ptr) };
         // INVARIANT: Guaranteed by the caller.
-        Self {
-            dentry: unsafe { DEntry::from_raw(ptr) },
-        }
+        Self { dentry }
     }
 
     /// Returns the name being looked up (without NUL terminator).

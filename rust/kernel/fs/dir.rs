@@ -155,6 +155,10 @@ impl<F: FileOperations> Tables<F> {
         &Self::FOPS
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn iterate_shared_callback(
         file: *mut bindings::file,
         ctx: *mut bindings::dir_context,
@@ -171,5 +175,22 @@ impl<F: FileOperations> Tables<F> {
             F::iterate_shared(f, dir, ctx)?;
             Ok(0)
         })
+    }
+}
+
+#[macros::kunit_tests(rust_fs_dir)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtype_from_mode() {
+        assert_eq!(DirEntryType::from_mode(0o040755), DirEntryType::Dir);
+        assert_eq!(DirEntryType::from_mode(0o100644), DirEntryType::Reg);
+        assert_eq!(DirEntryType::from_mode(0o120777), DirEntryType::Lnk);
+        assert_eq!(DirEntryType::from_mode(0o020600), DirEntryType::Chr);
+        assert_eq!(DirEntryType::from_mode(0o060600), DirEntryType::Blk);
+        assert_eq!(DirEntryType::from_mode(0o010600), DirEntryType::Fifo);
+        assert_eq!(DirEntryType::from_mode(0o140600), DirEntryType::Sock);
+        assert_eq!(DirEntryType::from_mode(0o000600), DirEntryType::Unknown);
     }
 }

@@ -191,6 +191,10 @@ impl<T: FileSystem> Tables<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
+    const fn context_ops() -> &'static bindings::fs_context_operations {
+        &Self::CONTEXT_OPS
+    }
+
     /// # Safety
     ///
     /// Called by the VFS with a valid, newly allocated `fc` for a filesystem of type `T`.
@@ -202,7 +206,7 @@ impl<T: FileSystem> Tables<T> {
             // the box; it is freed by `free_callback`, which the VFS calls once `ops` is set.
             unsafe {
                 (*fc).fs_private = KBox::into_raw(ctx).cast();
-                (*fc).ops = &Self::CONTEXT_OPS;
+                (*fc).ops = Self::context_ops();
             }
             Ok(0)
         })
@@ -218,6 +222,10 @@ impl<T: FileSystem> Tables<T> {
         unsafe { &mut *(*fc).fs_private.cast::<T::Context>() }
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn free_callback(fc: *mut bindings::fs_context) {
         // SAFETY: The VFS calls `free` once, with a valid `fc`, when the context is destroyed.
         let p = unsafe { (*fc).fs_private };
@@ -228,6 +236,10 @@ impl<T: FileSystem> Tables<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn parse_param_callback(
         fc: *mut bindings::fs_context,
         param: *mut bindings::fs_parameter,
@@ -242,12 +254,20 @@ impl<T: FileSystem> Tables<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn get_tree_callback(fc: *mut bindings::fs_context) -> c_int {
         // SAFETY: `fc` is valid; `get_tree_nodev` allocates an anonymous superblock and calls
         // `fill_super_callback` with it and `fc`.
         unsafe { bindings::get_tree_nodev(fc, Some(Self::fill_super_callback)) }
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn reconfigure_callback(fc: *mut bindings::fs_context) -> c_int {
         // SAFETY: The VFS passes a valid context for a remount.
         let (flags, mask) = unsafe { ((*fc).sb_flags, (*fc).sb_flags_mask) };
@@ -263,6 +283,10 @@ impl<T: FileSystem> Tables<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn fill_super_callback(
         sb_ptr: *mut bindings::super_block,
         fc: *mut bindings::fs_context,
@@ -297,6 +321,10 @@ impl<T: FileSystem> Tables<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn kill_sb_callback(sb_ptr: *mut bindings::super_block) {
         // SAFETY: The VFS calls `kill_sb` once per superblock, with a valid pointer.
         let data = unsafe { (*sb_ptr).s_fs_info };

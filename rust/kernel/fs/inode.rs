@@ -10,7 +10,7 @@
 //! Inodes of a filesystem `T` are allocated from `T`'s own `kmem_cache` (owned by its
 //! [`Registration`](super::fs_context::Registration)); each object holds the `struct inode`
 //! followed by a `T::INodeData`. A filesystem gets an inode by number with
-//! [`SuperBlock::iget_locked`]:
+//! [`SuperBlock::iget_locked`](super::sb::SuperBlock::iget_locked):
 //!
 //! - [`IGet::Cached`]: the inode was in the inode cache, already initialised.
 //! - [`IGet::New`]: a new, locked (`I_NEW`) inode. The filesystem sets its attributes and
@@ -28,11 +28,11 @@
 //!         IGet::New(new) => new,
 //!     };
 //!     let md = sb.data().find(ino)?;           // errors drop `new`: iget_failed()
-//!     new.set_mode(md.mode).set_uid(md.uid).set_gid(md.gid).set_nlink(md.nlink)?;
+//!     new.set_mode(md.mode).set_uid(md.uid).set_gid(md.gid).set_nlink(md.nlink);
 //!     match md.mode & S_IFMT {
 //!         S_IFDIR => { new.set_inode_ops::<MyDirOps>().set_file_ops::<MyDirOps>(); }
 //!         S_IFREG => { new.set_size(md.size).set_generic_ro_file_ops().set_aops::<MyAops>(); }
-//!         _ => new.init_special(md.mode, md.rdev)?,
+//!         _ => { new.init_special(md.mode, md.rdev)?; }
 //!     }
 //!     Ok(new.init(MyInode { .. }))
 //! }
@@ -136,6 +136,11 @@ impl<T: FileSystem> INodeCache<T> {
     }
 
     /// The slab constructor: initialises the parts of the inode that survive reuse.
+    ///
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn inode_init_once_callback(obj: *mut c_void) {
         let obj = obj.cast::<INodeWithData<T::INodeData>>();
         // SAFETY: The slab allocator passes a new object of the cache's size and alignment.
@@ -155,6 +160,11 @@ impl<T: FileSystem> Drop for INodeCache<T> {
 }
 
 /// `super_operations::alloc_inode` for filesystem `T`.
+///
+/// # Safety
+///
+/// Only called by the C side as the operation it is installed as, with the arguments
+/// its C prototype documents as valid for the duration of the call.
 pub(crate) unsafe extern "C" fn alloc_inode_callback<T: FileSystem>(
     sb: *mut bindings::super_block,
 ) -> *mut bindings::inode {
@@ -176,6 +186,11 @@ pub(crate) unsafe extern "C" fn alloc_inode_callback<T: FileSystem>(
 }
 
 /// `super_operations::free_inode` for filesystem `T`. Called after an RCU grace period.
+///
+/// # Safety
+///
+/// Only called by the C side as the operation it is installed as, with the arguments
+/// its C prototype documents as valid for the duration of the call.
 pub(crate) unsafe extern "C" fn free_inode_callback<T: FileSystem>(inode: *mut bindings::inode) {
     // SAFETY: `inode` was allocated by `alloc_inode_callback::<T>`, so it is the `inode` field of
     // an `INodeWithData<T::INodeData>`.
@@ -560,6 +575,10 @@ impl<I: InodeOperations> Tables<I> {
         &Self::IOPS_I_LINK
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn lookup_callback(
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
@@ -578,6 +597,10 @@ impl<I: InodeOperations> Tables<I> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn listxattr_callback(
         dentry: *mut bindings::dentry,
         buf: *mut crate::ffi::c_char,

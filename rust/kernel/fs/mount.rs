@@ -150,10 +150,10 @@ impl PrivateMount {
             )
         })?;
         let file = NonNull::new(file).ok_or(EINVAL)?;
-        // SAFETY: We own the reference returned by `kernel_file_open`.
-        Ok(RegularFile {
-            file: unsafe { ARef::from_raw(file.cast::<File>()) },
-        })
+        // SAFETY: `File` is `repr(transparent)` over `struct file`, and we own the reference
+        // returned by `kernel_file_open`, which we transfer to the `ARef`.
+        let file = unsafe { ARef::from_raw(file.cast::<File>()) };
+        Ok(RegularFile { file })
     }
 }
 

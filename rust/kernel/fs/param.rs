@@ -178,8 +178,6 @@ impl<const N: usize> Table<N> {
             kinds[i] = specs[i].kind;
             i += 1;
         }
-        // `specs` holds no resources; forget it so that the const evaluator does not need `Drop`.
-        core::mem::forget(specs);
         // INVARIANT: Checked above: terminated; kinds copied index by index.
         Self { specs: raw, kinds }
     }
@@ -260,5 +258,29 @@ impl Parameters {
             Kind::Enum => Value::Enum(unsafe { result.__bindgen_anon_1.uint_32 }),
         };
         Ok((opt, value))
+    }
+}
+
+#[macros::kunit_tests(rust_fs_param)]
+mod tests {
+    use super::*;
+
+    static TABLE: Table<4> = Table::new([
+        Spec::string(c"dir", 0),
+        Spec::flag_no(c"verbose", 1),
+        Spec::u32(c"size", 2),
+        Spec::END,
+    ]);
+
+    #[test]
+    fn table_layout() {
+        let p = TABLE.parameters();
+        assert_eq!(p.specs.len(), 4);
+        assert!(p.specs[3].name.is_null());
+        assert_eq!(p.kinds[..3], [Kind::String, Kind::Flag, Kind::U32]);
+        assert_eq!(p.specs[1].flags, FS_PARAM_NEG_WITH_NO);
+        assert!(p.specs[1].type_.is_none());
+        assert!(p.specs[2].type_.is_some());
+        assert!(Parameters::EMPTY.as_raw().is_null());
     }
 }

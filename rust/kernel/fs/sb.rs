@@ -123,8 +123,8 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
             (*sb).s_op = Tables::<T>::build();
             (*sb).s_maxbytes = MAX_LFS_FILESIZE;
             (*sb).s_time_gran = 1;
-            (*sb).s_blocksize = bindings::PAGE_SIZE as _;
-            (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as _;
+            (*sb).s_blocksize = bindings::PAGE_SIZE as crate::ffi::c_ulong;
+            (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as u8;
         }
         // INVARIANT: The caller guarantees exclusive ownership for `'a`.
         Self {
@@ -136,7 +136,7 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
     /// Sets the magic number reported by `statfs` (`s_magic`).
     pub fn set_magic(&mut self, magic: u64) -> &mut Self {
         // SAFETY: By the type invariant we own the new superblock exclusively.
-        unsafe { (*self.sb).s_magic = magic as _ };
+        unsafe { (*self.sb).s_magic = magic as crate::ffi::c_ulong };
         self
     }
 
@@ -263,6 +263,10 @@ impl<T: FileSystem> Tables<T> {
         &Self::SUPER_OPS
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn statfs_callback(
         dentry: *mut bindings::dentry,
         buf: *mut bindings::kstatfs,
@@ -277,14 +281,14 @@ impl<T: FileSystem> Tables<T> {
             // SAFETY: `buf` is a valid, zeroed `kstatfs` owned by the caller; `sb_ptr` is valid.
             unsafe {
                 let dev = (*sb_ptr).s_dev;
-                (*buf).f_type = (*sb_ptr).s_magic as _;
-                (*buf).f_bsize = stat.bsize as _;
+                (*buf).f_type = (*sb_ptr).s_magic as crate::ffi::c_long;
+                (*buf).f_bsize = stat.bsize as crate::ffi::c_long;
                 (*buf).f_blocks = stat.blocks;
                 (*buf).f_bfree = stat.bfree;
                 (*buf).f_bavail = stat.bavail;
                 (*buf).f_files = stat.files;
                 (*buf).f_ffree = stat.ffree;
-                (*buf).f_namelen = stat.namelen as _;
+                (*buf).f_namelen = stat.namelen as crate::ffi::c_long;
                 // The encoding of `huge_encode_dev()` for a 32-bit `dev_t`, split like
                 // `u64_to_fsid()`.
                 let (major, minor) = (dev >> 20, dev & 0xfffff);
@@ -295,6 +299,10 @@ impl<T: FileSystem> Tables<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Only called by the C side as the operation it is installed as, with the arguments
+    /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn show_options_callback(
         seq: *mut bindings::seq_file,
         dentry: *mut bindings::dentry,

@@ -189,6 +189,10 @@ impl Handler {
     }
 }
 
+/// # Safety
+///
+/// Only called by the C side as the operation it is installed as, with the arguments
+/// its C prototype documents as valid for the duration of the call.
 unsafe extern "C" fn get_callback<H: XattrHandler>(
     _handler: *const bindings::xattr_handler,
     _dentry: *mut bindings::dentry,
@@ -206,7 +210,7 @@ unsafe extern "C" fn get_callback<H: XattrHandler>(
         // SAFETY: `buffer` is NULL or valid for writing `size` bytes during the call.
         let mut value = unsafe { ValueBuffer::new(buffer.cast(), size) };
         let len = H::get(inode, name, &mut value)?;
-        Ok(crate::ffi::c_int::try_from(len).map_err(|_| E2BIG)?)
+        crate::ffi::c_int::try_from(len).map_err(|_| E2BIG)
     })
 }
 
@@ -231,5 +235,54 @@ impl Handlers {
         // `Option<&Handler>` has the layout of a nullable pointer to `struct xattr_handler`
         // (`Handler` is `repr(transparent)`), so the slice is a NULL-terminated pointer array.
         self.list.as_ptr().cast()
+    }
+}
+
+#[macros::kunit_tests(rust_fs_xattr)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_size_protocol() -> Result {
+        // Size 0: only the length is reported.
+        // SAFETY: A NULL buffer is allowed.
+        let mut v = unsafe { ValueBuffer::new(core::ptr::null_mut(), 0) };
+        assert_eq!(v.set(b"abc")?, 3);
+
+        let mut buf = [0u8; 4];
+        // SAFETY: `buf` is valid for 4 bytes during the test.
+        let mut v = unsafe { ValueBuffer::new(buf.as_mut_ptr(), buf.len()) };
+        assert_eq!(v.set(b"abcd")?, 4);
+        assert_eq!(&buf, b"abcd");
+
+        let mut small = [0u8; 2];
+        // SAFETY: `small` is valid for 2 bytes during the test.
+        let mut v = unsafe { ValueBuffer::new(small.as_mut_ptr(), small.len()) };
+        assert_eq!(v.set(b"abc"), Err(ERANGE));
+        Ok(())
+    }
+
+    #[test]
+    fn list_size_protocol() -> Result {
+        // SAFETY: A NULL buffer is allowed.
+        let mut l = unsafe { ListBuffer::new(core::ptr::null_mut(), 0) };
+        l.push(b"user.", b"a")?;
+        l.push(b"trusted.", b"bc")?;
+        assert_eq!(l.len(), 7 + 11);
+
+        let mut buf = [0xffu8; 18];
+        // SAFETY: `buf` is valid for its length during the test.
+        let mut l = unsafe { ListBuffer::new(buf.as_mut_ptr(), buf.len()) };
+        l.push(b"user.", b"a")?;
+        l.push(b"trusted.", b"bc")?;
+        assert_eq!(&buf, b"user.a\0trusted.bc\0");
+
+        let mut small = [0u8; 8];
+        // SAFETY: `small` is valid for its length during the test.
+        let mut l = unsafe { ListBuffer::new(small.as_mut_ptr(), small.len()) };
+        l.push(b"user.", b"a")?;
+        assert_eq!(l.push(b"user.", b"b"), Err(ERANGE));
+        assert_eq!(l.len(), 7);
+        Ok(())
     }
 }
