@@ -40,6 +40,8 @@ pub(crate) struct InodeInfo {
     pub(crate) inode: image::Inode,
     /// Regular files: the chunk map.
     pub(crate) file: Option<FileMap>,
+    /// Large directories: the name index (see [`crate::namei::NameIndex`]).
+    pub(crate) names: Option<crate::namei::NameIndex>,
     /// Symlinks: the target, NUL-terminated (`i_link` points into it).
     link: KVec<u8>,
 }
@@ -73,6 +75,7 @@ fn init_new(sb: &SuperBlock<PuzzleFs>, mut new: NewINode<PuzzleFs>) -> Result<AR
     let perm = i.permissions & mode::S_IALLUGO;
     let nlink = info.nlink(ino);
     let mut file = None;
+    let mut names = None;
     let mut link = KVec::new();
     let zero = Timespec::default();
 
@@ -81,7 +84,8 @@ fn init_new(sb: &SuperBlock<PuzzleFs>, mut new: NewINode<PuzzleFs>) -> Result<AR
         .set_nlink(nlink)
         .set_times(zero, zero, zero);
     match i.kind {
-        InodeKind::Dir { .. } => {
+        InodeKind::Dir { entries, .. } => {
+            names = crate::namei::NameIndex::build(info, &i, entries)?;
             new.set_mode(mode::S_IFDIR | perm)
                 .set_size(0)
                 .set_inode_ops::<PuzzleDirInodeOps>()
@@ -125,6 +129,7 @@ fn init_new(sb: &SuperBlock<PuzzleFs>, mut new: NewINode<PuzzleFs>) -> Result<AR
     Ok(new.init(InodeInfo {
         inode: i,
         file,
+        names,
         link,
     }))
 }

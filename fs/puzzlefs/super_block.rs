@@ -128,11 +128,20 @@ fn blob_error(fc: &FsContext, what: &str, digest: &Digest, e: BlobError) -> Erro
     }
 }
 
-/// Turns a format error at mount time into `EUCLEAN` and a message for `mount`.
+/// Turns a format error at mount time into an errno and a message for `mount`: `EINVAL` for an
+/// image of a version this driver does not support, `EUCLEAN` for corrupt metadata.
 fn format_error(fc: &FsContext, what: &str, e: format::Error) -> Error {
     // `format::Error` implements `core::fmt::Display`, which `fmt!` does not take.
-    fc.errorf(format_args!("corrupt {what}: {e}"));
-    EUCLEAN
+    match e {
+        format::Error::UnsupportedManifestVersion(_) | format::Error::UnsupportedSchemaVersion(_) => {
+            fc.errorf(format_args!("unsupported {what}: {e}"));
+            EINVAL
+        }
+        _ => {
+            fc.errorf(format_args!("corrupt {what}: {e}"));
+            EUCLEAN
+        }
+    }
 }
 
 /// Extends the lifetime of a slice of a [`Buffer`] kept in [`SbInfo::buffers`].
@@ -176,8 +185,9 @@ impl SbInfo {
                 match index.find_tag(tag.to_bytes()) {
                     Ok(entry) => entry.digest,
                     Err(format::Error::TagNotFound) => {
-                        return Err(fc.invalf(fmt!("no image tagged {} in index.json",
-                            tag.to_str().unwrap_or("?"))));
+                        // Like a missing file: the name does not exist.
+                        fc.errorf(fmt!("no image tagged {} in index.json", tag.to_str().unwrap_or("?")));
+                        return Err(ENOENT);
                     }
                     Err(e) => return Err(format_error(fc, "index.json", e)),
                 }

@@ -23,7 +23,7 @@ cmd_demo() {
 	mkdir -p "$work/staging"
 	demo_tree "$work/tree"
 	step "puzzlefs build (upstream $PUZZLEFS_NEW_VERSION)" "$PZ_LOGS/demo-image.log" \
-		"$PUZZLEFS_NEW" build "$work/tree" "$work/staging/image" demo
+		"$PUZZLEFS_NEW" build "$work/tree" "$work/staging/image:demo"
 	# With an OCI image layout (Generation B), image_manifest= is the image manifest's digest.
 	digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' \
 		"$work/staging/image/index.json")

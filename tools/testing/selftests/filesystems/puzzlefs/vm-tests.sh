@@ -282,15 +282,31 @@ if [ "$DM1" -gt "$DM0" ]; then ok "errors-logged"; else notok "errors-logged" "n
 
 section "concurrency and cycles"
 
-for c in smallfiles.B sizes.A; do
+for c in sizes.B sizes.A; do
 	o=$(opts "$DATA/$(case_field "$c" 3)" "$(case_field "$c" 4)")
 	if run "mount/readers-$c" mount-errno "readers-$c" keep "$FSTYPE" "$MNT" "$o"; then
 		run "readers/$c" readers "$c" "$MNT" "$DATA/$(case_field "$c" 6)" "$READERS" "$READER_ROUNDS"
 		umnt "$MNT"
 	fi
 done
+# Leak check around the mount/read/unmount cycles: the active objects of the puzzlefs inode
+# cache and of open files (chunk blobs are kept open per mount) must come back to where they were.
+slab_active() { awk -v n="$1" '$1 == n { print $2 }' /proc/slabinfo 2>/dev/null; }
+settle() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1; echo 3 > /proc/sys/vm/drop_caches; }
+settle
+ino0=$(slab_active puzzlefs); filp0=$(slab_active filp)
 run "cycles/small.B" cycles small.B "$CYCLES" "$FSTYPE" "$MNT" "$(opts "$D" "$G")" /data
 run "cycles/small.A" cycles small.A "$((CYCLES / 4))" "$FSTYPE" "$MNT" "$(opts "$DA" "$GA")" /data
+settle
+ino1=$(slab_active puzzlefs); filp1=$(slab_active filp)
+note "slab active objects before/after $CYCLES+$((CYCLES / 4)) cycles: puzzlefs $ino0/$ino1, filp $filp0/$filp1"
+if [ -z "$ino0" ] || [ -z "$filp0" ]; then
+	notok "cycles-no-leak" "no /proc/slabinfo counts"
+elif [ "$ino1" -le "$ino0" ] && [ "$filp1" -lt $((filp0 + CYCLES / 10)) ]; then
+	ok "cycles-no-leak"
+else
+	notok "cycles-no-leak" "puzzlefs inodes $ino0 -> $ino1, open files $filp0 -> $filp1"
+fi
 # two mounts of one image at once, and of both generations
 mkdir -p "$MNT.2"
 if run "mount/twice-1" mount-errno twice-1 keep "$FSTYPE" "$MNT" "$(opts "$D" "$G")" &&
