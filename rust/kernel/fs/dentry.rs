@@ -10,7 +10,7 @@
 //! up as an [`Unhashed`] dentry, finds the inode (if any) and ends with
 //! [`Unhashed::splice_alias`] (C `d_splice_alias()`), which hashes the dentry, positive or
 //! negative. The root dentry is made by the abstraction (`d_make_root()`) from the inode returned
-//! by [`FileSystem::init_root`](super::fs_context::FileSystem::init_root).
+//! by [`FileSystem::init_root`].
 //!
 //! ```ignore
 //! fn lookup(dir: &INode<MyFs>, dentry: Unhashed<'_, MyFs>, _flags: u32)

@@ -8,7 +8,7 @@
 //! # How a filesystem uses this module
 //!
 //! Inodes of a filesystem `T` are allocated from `T`'s own `kmem_cache` (owned by its
-//! [`Registration`](super::fs_context::Registration)); each object holds the `struct inode`
+//! [`Registration`]); each object holds the `struct inode`
 //! followed by a `T::INodeData`. A filesystem gets an inode by number with
 //! [`SuperBlock::iget_locked`](super::sb::SuperBlock::iget_locked):
 //!
