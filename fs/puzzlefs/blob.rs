@@ -41,7 +41,11 @@ pub(crate) struct Buffer {
 impl Buffer {
     /// The bytes of the blob.
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.words.as_slice().as_bytes().get(..self.len).unwrap_or(&[])
+        self.words
+            .as_slice()
+            .as_bytes()
+            .get(..self.len)
+            .unwrap_or(&[])
     }
 }
 

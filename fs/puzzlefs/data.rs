@@ -7,18 +7,13 @@
 //! pass, chunk piece by chunk piece, straight from the open chunk blobs into the folio; the part
 //! past end of file is zeroed.
 
-use crate::{
-    format::image::chunk_for_offset,
-    inode::FileMap,
-    super_block::SbInfo,
-    PuzzleFs,
-};
+use crate::{format::image::chunk_for_offset, inode::FileMap, super_block::SbInfo, PuzzleFs};
 use kernel::{
     fs::{
-        File,
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
+        File,
     },
     prelude::*,
 };
@@ -27,7 +22,13 @@ use kernel::{
 pub(crate) struct PuzzleAops;
 
 /// Fills `folio` of a file of size `isize` whose chunks are `map`.
-fn fill_folio(info: &SbInfo, ino: u64, map: &FileMap, isize: u64, folio: &mut LockedFolio<'_>) -> Result {
+fn fill_folio(
+    info: &SbInfo,
+    ino: u64,
+    map: &FileMap,
+    isize: u64,
+    folio: &mut LockedFolio<'_>,
+) -> Result {
     let pos = u64::try_from(folio.pos()).map_err(|_| EINVAL)?;
     let fsize = folio.size();
     // Bytes of the folio that the file covers; the rest is zeroed.
@@ -53,7 +54,10 @@ fn fill_folio(info: &SbInfo, ino: u64, map: &FileMap, isize: u64, folio: &mut Lo
             return Err(EOPNOTSUPP);
         }
         let blob = info.blobs.chunk(&chunk.digest).map_err(|e| {
-            info.report(format_args!("inode {ino}: cannot open chunk blob: error {}", e.to_errno()));
+            info.report(format_args!(
+                "inode {ino}: cannot open chunk blob: error {}",
+                e.to_errno()
+            ));
             EIO
         })?;
         let at = chunk.offset.checked_add(within).ok_or(EIO)?;
@@ -67,7 +71,10 @@ fn fill_folio(info: &SbInfo, ino: u64, map: &FileMap, isize: u64, folio: &mut Lo
         }
         let at = i64::try_from(at).map_err(|_| EIO)?;
         blob.file.read_into_folio(folio, done, n, at).map_err(|e| {
-            info.report(format_args!("inode {ino}: reading a chunk blob failed: error {}", e.to_errno()));
+            info.report(format_args!(
+                "inode {ino}: reading a chunk blob failed: error {}",
+                e.to_errno()
+            ));
             EIO
         })?;
         done += n;
@@ -86,7 +93,11 @@ fn fill(inode: &INode<PuzzleFs>, folio: &mut LockedFolio<'_>) -> Result {
 impl AddressSpaceOperations for PuzzleAops {
     type FileSystem = PuzzleFs;
 
-    fn read_folio(_file: Option<&File>, inode: &INode<PuzzleFs>, mut folio: LockedFolio<'_>) -> Result {
+    fn read_folio(
+        _file: Option<&File>,
+        inode: &INode<PuzzleFs>,
+        mut folio: LockedFolio<'_>,
+    ) -> Result {
         let r = fill(inode, &mut folio);
         folio.end_read(r.is_ok());
         r

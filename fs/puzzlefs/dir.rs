@@ -10,9 +10,9 @@ use crate::{format::image::InodeKind, PuzzleFs};
 use core::ops::ControlFlow;
 use kernel::{
     fs::{
-        File,
         dir::{DirContext, DirEntryType, FileOperations},
         inode::INode,
+        File,
     },
     prelude::*,
 };
@@ -53,7 +53,9 @@ impl FileOperations for PuzzleDirOps {
             // Past any possible entry: end of directory.
             return Ok(());
         };
-        info.image
+        // Stopping early (a full buffer) is not an error.
+        let _ = info
+            .image
             .for_each_visible_dir_entry(&dir.data().inode, start, |e, inode| {
                 if !ctx.emit(e.name, e.ino, dtype(inode.kind)) {
                     return ControlFlow::Break(());

@@ -67,6 +67,7 @@ pub(crate) mod selftest;
 
 /// Generated reader of `format/metadata.capnp` (see `scripts/puzzlefs/regen-capnp`).
 #[path = "format/metadata_capnp.rs"]
+#[rustfmt::skip]
 #[allow(
     missing_docs,
     unreachable_pub,
@@ -81,6 +82,7 @@ pub(crate) mod metadata_capnp;
 
 /// Generated reader of `format/manifest.capnp` (see `scripts/puzzlefs/regen-capnp`).
 #[path = "format/manifest_capnp.rs"]
+#[rustfmt::skip]
 #[allow(
     missing_docs,
     unreachable_pub,

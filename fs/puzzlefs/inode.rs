@@ -14,7 +14,7 @@ use crate::{
 };
 use kernel::{
     fs::{
-        inode::{mode, INode, IGet, NewINode, Timespec},
+        inode::{mode, IGet, INode, NewINode, Timespec},
         sb::SuperBlock,
     },
     prelude::*,
@@ -43,6 +43,10 @@ pub(crate) struct InodeInfo {
     /// Large directories: the name index (see [`crate::namei::NameIndex`]).
     pub(crate) names: Option<crate::namei::NameIndex>,
     /// Symlinks: the target, NUL-terminated (`i_link` points into it).
+    #[expect(
+        dead_code,
+        reason = "only kept alive for `i_link`, which the VFS reads"
+    )]
     link: KVec<u8>,
 }
 
@@ -68,7 +72,10 @@ fn file_map(sb: &SuperBlock<PuzzleFs>, i: &image::Inode, chunks: u32) -> Result<
     Ok(FileMap { chunks: list, ends })
 }
 
-fn init_new(sb: &SuperBlock<PuzzleFs>, mut new: NewINode<PuzzleFs>) -> Result<ARef<INode<PuzzleFs>>> {
+fn init_new(
+    sb: &SuperBlock<PuzzleFs>,
+    mut new: NewINode<PuzzleFs>,
+) -> Result<ARef<INode<PuzzleFs>>> {
     let ino = new.ino();
     let info = sb.data();
     let i = info.image.inode(ino).map_err(|e| info.corrupt(&e))?;
@@ -102,12 +109,16 @@ fn init_new(sb: &SuperBlock<PuzzleFs>, mut new: NewINode<PuzzleFs>) -> Result<AR
                 .set_large_folios();
         }
         InodeKind::Symlink => {
-            let target = info.image.symlink_target(&i).map_err(|e| info.corrupt(&e))?;
+            let target = info
+                .image
+                .symlink_target(&i)
+                .map_err(|e| info.corrupt(&e))?;
             link.extend_from_slice(target, GFP_KERNEL)?;
             link.push(0, GFP_KERNEL)?;
             let len = i64::try_from(target.len()).map_err(|_| EINVAL)?;
             new.set_mode(mode::S_IFLNK | perm).set_size(len);
-            let target = CStr::from_bytes_with_nul(&link).map_err(|_| info.corrupt(&"symlink target contains NUL"))?;
+            let target = CStr::from_bytes_with_nul(&link)
+                .map_err(|_| info.corrupt(&"symlink target contains NUL"))?;
             // SAFETY: `target` points into the heap allocation of `link`, which becomes part of
             // this inode's data below and lives until the inode is freed.
             unsafe { new.set_i_link::<PuzzleInodeOps>(target) };

@@ -46,12 +46,15 @@ impl NameIndex {
         let n = usize::try_from(entries).map_err(|_| EINVAL)?;
         let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
         let mut err = Ok(());
-        info.image
-            .for_each_dir_entry(dir, 0, |e| match slots.push((name_hash(e.name), e.index), GFP_KERNEL) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    err = Err(Error::from(e));
-                    ControlFlow::Break(())
+        let _ = info
+            .image
+            .for_each_dir_entry(dir, 0, |e| {
+                match slots.push((name_hash(e.name), e.index), GFP_KERNEL) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        err = Err(Error::from(e));
+                        ControlFlow::Break(())
+                    }
                 }
             })
             .map_err(|e| info.corrupt(&e))?;

@@ -71,6 +71,10 @@ pub(crate) struct Options {
 /// and `image` is declared (so dropped) first.
 pub(crate) struct SbInfo {
     pub(crate) image: Image<'static>,
+    #[expect(
+        dead_code,
+        reason = "only kept alive for `image`, which borrows from it"
+    )]
     buffers: KVec<Buffer>,
     links: KVVec<LinkCount>,
     totals: Totals,
@@ -98,7 +102,11 @@ impl SbInfo {
     pub(crate) fn report(&self, args: core::fmt::Arguments<'_>) {
         let n = self.reports.fetch_add(1, Ordering::Relaxed);
         if n < MAX_REPORTS {
-            pr_err!("image {}: {}\n", self.oci_root_dir.to_str().unwrap_or("?"), args);
+            pr_err!(
+                "image {}: {}\n",
+                self.oci_root_dir.to_str().unwrap_or("?"),
+                args
+            );
         } else if n == MAX_REPORTS {
             pr_err!(
                 "image {}: further messages suppressed\n",
@@ -114,7 +122,10 @@ fn blob_error(fc: &FsContext, what: &str, digest: &Digest, e: BlobError) -> Erro
     let hex = format::digest_to_hex(digest, &mut hex);
     match e {
         BlobError::Io(e) => {
-            fc.errorf(fmt!("cannot read {what} blob {hex}: error {}", e.to_errno()));
+            fc.errorf(fmt!(
+                "cannot read {what} blob {hex}: error {}",
+                e.to_errno()
+            ));
             e
         }
         BlobError::TooLarge(size) => {
@@ -133,7 +144,8 @@ fn blob_error(fc: &FsContext, what: &str, digest: &Digest, e: BlobError) -> Erro
 fn format_error(fc: &FsContext, what: &str, e: format::Error) -> Error {
     // `format::Error` implements `core::fmt::Display`, which `fmt!` does not take.
     match e {
-        format::Error::UnsupportedManifestVersion(_) | format::Error::UnsupportedSchemaVersion(_) => {
+        format::Error::UnsupportedManifestVersion(_)
+        | format::Error::UnsupportedSchemaVersion(_) => {
             fc.errorf(format_args!("unsupported {what}: {e}"));
             EINVAL
         }
@@ -161,8 +173,11 @@ impl SbInfo {
             .take()
             .ok_or_else(|| fc.invalf(fmt!("oci_root_dir= is required")))?;
         let blobs = BlobStore::new(&root, fc.cred()).map_err(|e| {
-            fc.errorf(fmt!("cannot open oci_root_dir {}: error {}",
-                root.to_str().unwrap_or("?"), e.to_errno()));
+            fc.errorf(fmt!(
+                "cannot open oci_root_dir {}: error {}",
+                root.to_str().unwrap_or("?"),
+                e.to_errno()
+            ));
             e
         })?;
 
@@ -170,31 +185,34 @@ impl SbInfo {
         let digest = match (opts.image_manifest, opts.tag.as_ref()) {
             (Some(d), None) => d,
             (None, Some(tag)) => {
-                let index = blobs.read_file(c"index.json", blob::MAX_JSON_BLOB).map_err(|e| match e {
-                    BlobError::Io(e) => {
-                        fc.errorf(fmt!("cannot read index.json: error {}", e.to_errno()));
-                        e
-                    }
-                    _ => {
-                        fc.errorf(fmt!("index.json is too large"));
-                        EUCLEAN
-                    }
-                })?;
+                let index = blobs
+                    .read_file(c"index.json", blob::MAX_JSON_BLOB)
+                    .map_err(|e| match e {
+                        BlobError::Io(e) => {
+                            fc.errorf(fmt!("cannot read index.json: error {}", e.to_errno()));
+                            e
+                        }
+                        _ => {
+                            fc.errorf(fmt!("index.json is too large"));
+                            EUCLEAN
+                        }
+                    })?;
                 let index = oci::Index::parse(index.bytes())
                     .map_err(|e| format_error(fc, "index.json", e))?;
                 match index.find_tag(tag.to_bytes()) {
                     Ok(entry) => entry.digest,
                     Err(format::Error::TagNotFound) => {
                         // Like a missing file: the name does not exist.
-                        fc.errorf(fmt!("no image tagged {} in index.json", tag.to_str().unwrap_or("?")));
+                        fc.errorf(fmt!(
+                            "no image tagged {} in index.json",
+                            tag.to_str().unwrap_or("?")
+                        ));
                         return Err(ENOENT);
                     }
                     Err(e) => return Err(format_error(fc, "index.json", e)),
                 }
             }
-            (None, None) => {
-                return Err(fc.invalf(fmt!("image_manifest= or tag= is required")))
-            }
+            (None, None) => return Err(fc.invalf(fmt!("image_manifest= or tag= is required"))),
             (Some(_), Some(_)) => {
                 return Err(fc.invalf(fmt!("image_manifest= and tag= exclude each other")))
             }
@@ -229,7 +247,9 @@ impl SbInfo {
             Generation::A => {
                 let mut image = Image::new();
                 for i in 0..rootfs.layer_count() {
-                    let d = rootfs.layer_blob(i).map_err(|e| format_error(fc, "rootfs", e))?;
+                    let d = rootfs
+                        .layer_blob(i)
+                        .map_err(|e| format_error(fc, "rootfs", e))?;
                     let layer = blobs
                         .read_verified(&d, blob::MAX_METADATA_BLOB)
                         .map_err(|e| blob_error(fc, "metadata", &d, e))?;
@@ -248,7 +268,13 @@ impl SbInfo {
         // The root must exist and be a directory.
         match image.inode(ROOT_INO) {
             Ok(i) if matches!(i.kind, format::image::InodeKind::Dir { .. }) => {}
-            Ok(_) => return Err(format_error(fc, "metadata", format::Error::NotADirectory(ROOT_INO))),
+            Ok(_) => {
+                return Err(format_error(
+                    fc,
+                    "metadata",
+                    format::Error::NotADirectory(ROOT_INO),
+                ))
+            }
             Err(e) => return Err(format_error(fc, "metadata", e)),
         }
 
@@ -280,12 +306,7 @@ impl FileSystem for PuzzleFs {
     const NAME: &'static CStr = c"puzzlefs";
     const PARAMETERS: param::Parameters = PARAMETERS.parameters();
 
-    fn parse_param(
-        fc: &FsContext,
-        opts: &mut Options,
-        opt: u8,
-        value: param::Value<'_>,
-    ) -> Result {
+    fn parse_param(fc: &FsContext, opts: &mut Options, opt: u8, value: param::Value<'_>) -> Result {
         let param::Value::String(s) = value else {
             return Err(EINVAL);
         };
@@ -374,7 +395,8 @@ impl SuperOperations for PuzzleFs {
             None => {
                 let mut hex = [0u8; format::DIGEST_HEX_LEN + 1];
                 let (text, _) = hex.split_at_mut(format::DIGEST_HEX_LEN);
-                let text: &mut [u8; format::DIGEST_HEX_LEN] = text.try_into().map_err(|_| EINVAL)?;
+                let text: &mut [u8; format::DIGEST_HEX_LEN] =
+                    text.try_into().map_err(|_| EINVAL)?;
                 format::digest_to_hex(&info.image_manifest, text);
                 let value = CStr::from_bytes_with_nul(&hex).map_err(|_| EINVAL)?;
                 sb::show_option(seq, c"image_manifest", Some(value));

@@ -16,7 +16,12 @@ use kernel::{
 const XATTR_NAME_MAX: usize = 255;
 
 /// Looks up the full name `prefix` + `name` of `inode`.
-fn get(inode: &INode<PuzzleFs>, prefix: &CStr, name: &CStr, value: &mut ValueBuffer<'_>) -> Result<usize> {
+fn get(
+    inode: &INode<PuzzleFs>,
+    prefix: &CStr,
+    name: &CStr,
+    value: &mut ValueBuffer<'_>,
+) -> Result<usize> {
     let info = inode.super_block().data();
     let (prefix, name) = (prefix.to_bytes(), name.to_bytes());
     let mut full = [0u8; XATTR_NAME_MAX];
@@ -42,7 +47,11 @@ macro_rules! handler {
         impl XattrHandler for $ty {
             type FileSystem = PuzzleFs;
             const PREFIX: &'static CStr = $prefix;
-            fn get(inode: &INode<PuzzleFs>, name: &CStr, value: &mut ValueBuffer<'_>) -> Result<usize> {
+            fn get(
+                inode: &INode<PuzzleFs>,
+                name: &CStr,
+                value: &mut ValueBuffer<'_>,
+            ) -> Result<usize> {
                 get(inode, Self::PREFIX, name, value)
             }
         }
@@ -68,7 +77,8 @@ pub(crate) static HANDLERS: Handlers =
 pub(crate) fn list(inode: &INode<PuzzleFs>, list: &mut ListBuffer<'_>) -> Result {
     let info = inode.super_block().data();
     let mut err = Ok(());
-    info.image
+    let _ = info
+        .image
         .for_each_xattr(&inode.data().inode, |name, _| {
             // Only names that a handler can get are listed.
             if !NAMESPACES.iter().any(|ns| name.starts_with(ns)) {

@@ -228,7 +228,10 @@ fn inode_list<'m>(
     match inline {
         Some(i) => {
             let r: rootfs_b::Reader<'m> = msg.get_root()?;
-            let v = r.get_metadatas()?.try_get(i).ok_or(Error::LayerIndex(i as usize))?;
+            let v = r
+                .get_metadatas()?
+                .try_get(i)
+                .ok_or(Error::LayerIndex(i as usize))?;
             Ok(v.get_inodes()?)
         }
         None => {
@@ -255,11 +258,16 @@ fn check_xattr(ino: u64, k: &[u8], v: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn decode_chunk(ino: u64, c: crate::format::metadata_capnp::file_chunk::Reader<'_>) -> Result<Chunk> {
+fn decode_chunk(
+    ino: u64,
+    c: crate::format::metadata_capnp::file_chunk::Reader<'_>,
+) -> Result<Chunk> {
     let blob = c.get_blob()?;
     let len = c.get_len();
     let offset = blob.get_offset();
-    offset.checked_add(len).ok_or(Error::ChunkOverflow { ino })?;
+    offset
+        .checked_add(len)
+        .ok_or(Error::ChunkOverflow { ino })?;
     Ok(Chunk {
         digest: digest_from_bytes(blob.get_digest()?)?,
         offset,
@@ -303,7 +311,9 @@ fn decode_inode(layer: usize, pos: u32, r: inode::Reader<'_>) -> Result<Inode> {
             let mut size: u64 = 0;
             for c in f.iter() {
                 let c = decode_chunk(ino, c)?;
-                size = size.checked_add(c.len).ok_or(Error::ChunkOverflow { ino })?;
+                size = size
+                    .checked_add(c.len)
+                    .ok_or(Error::ChunkOverflow { ino })?;
             }
             InodeKind::File {
                 chunks: f.len(),
@@ -320,16 +330,6 @@ fn decode_inode(layer: usize, pos: u32, r: inode::Reader<'_>) -> Result<Inode> {
         layer,
         pos,
     })
-}
-
-fn break_err<T>(r: Result<T>, slot: &mut Option<Error>) -> ControlFlow<(), T> {
-    match r {
-        Ok(v) => ControlFlow::Continue(v),
-        Err(e) => {
-            *slot = Some(e);
-            ControlFlow::Break(())
-        }
-    }
 }
 
 /// A validated, layered view of an image's inodes.
@@ -587,7 +587,9 @@ impl<'a> Image<'a> {
     fn with_chunks<R>(
         &self,
         file: &Inode,
-        f: impl FnOnce(capnp::struct_list::Reader<'_, crate::format::metadata_capnp::file_chunk::Owned>) -> Result<R>,
+        f: impl FnOnce(
+            capnp::struct_list::Reader<'_, crate::format::metadata_capnp::file_chunk::Owned>,
+        ) -> Result<R>,
     ) -> Result<R> {
         use crate::format::metadata_capnp::inode::mode::Which;
         if !matches!(file.kind, InodeKind::File { .. }) {
@@ -783,10 +785,7 @@ impl<'a> Image<'a> {
         let mut used = 0usize;
         for i in 0..all.len() {
             let cur = *all.get(i).ok_or(Error::CountOverflow)?;
-            let prev_ino = used
-                .checked_sub(1)
-                .and_then(|p| all.get(p))
-                .map(|c| c.ino);
+            let prev_ino = used.checked_sub(1).and_then(|p| all.get(p)).map(|c| c.ino);
             if prev_ino == Some(cur.ino) {
                 continue;
             }

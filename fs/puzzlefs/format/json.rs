@@ -311,11 +311,6 @@ pub(crate) struct Value<'a> {
 }
 
 impl<'a> Value<'a> {
-    /// Byte offset of the value in its document (for error messages).
-    pub(crate) fn offset(&self) -> usize {
-        self.start
-    }
-
     /// The raw bytes of the value.
     pub(crate) fn raw(&self) -> &'a [u8] {
         self.doc.get(self.start..self.end).unwrap_or(&[])
@@ -365,6 +360,13 @@ impl<'a> Value<'a> {
     }
 
     /// The value as a boolean.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "parsed and tested; no field PuzzleFS reads is a boolean"
+        )
+    )]
     pub(crate) fn as_bool(&self) -> Result<bool> {
         match self.raw() {
             b"true" => Ok(true),
@@ -391,7 +393,12 @@ impl<'a> Value<'a> {
             }
             let d = i64::from(c.wrapping_sub(b'0'));
             v = v.checked_mul(10).ok_or_else(bad)?;
-            v = if neg { v.checked_sub(d) } else { v.checked_add(d) }.ok_or_else(bad)?;
+            v = if neg {
+                v.checked_sub(d)
+            } else {
+                v.checked_add(d)
+            }
+            .ok_or_else(bad)?;
         }
         Ok(v)
     }
@@ -541,7 +548,10 @@ pub(crate) struct Str<'a> {
 
 impl<'a> Str<'a> {
     /// Calls `f` with each decoded character.
-    fn for_each_char<B>(&self, mut f: impl FnMut(char) -> ControlFlow<B>) -> Result<ControlFlow<B>> {
+    fn for_each_char<B>(
+        &self,
+        mut f: impl FnMut(char) -> ControlFlow<B>,
+    ) -> Result<ControlFlow<B>> {
         let mut c = self.v.cursor_inside();
         while let Some(ch) = c.string_char()? {
             if let ControlFlow::Break(b) = f(ch) {
@@ -589,10 +599,5 @@ impl<'a> Str<'a> {
             return Err(err(start, "string too long"));
         }
         Ok(out.get(..len).unwrap_or(&[]))
-    }
-
-    /// Byte offset of the string in its document.
-    pub(crate) fn offset(&self) -> usize {
-        self.v.start
     }
 }

@@ -72,13 +72,16 @@ impl<'a> Index<'a> {
     /// Parses `index.json` of either generation.
     pub(crate) fn parse(doc: &'a [u8]) -> Result<Self> {
         let root = json::parse(doc)?.as_object()?;
-        let version = root.require(b"schemaVersion", "missing schemaVersion")?.as_i64()?;
+        let version = root
+            .require(b"schemaVersion", "missing schemaVersion")?
+            .as_i64()?;
         let generation = match version {
             OCI_SCHEMA_VERSION => Generation::B,
             PUZZLEFS_A_SCHEMA_VERSION => Generation::A,
             v => return Err(Error::UnsupportedSchemaVersion(v)),
         };
-        root.require(b"manifests", "missing manifests")?.as_array()?;
+        root.require(b"manifests", "missing manifests")?
+            .as_array()?;
         Ok(Self { root, generation })
     }
 
@@ -88,7 +91,9 @@ impl<'a> Index<'a> {
     }
 
     fn manifests(&self) -> Result<json::Array<'a>> {
-        self.root.require(b"manifests", "missing manifests")?.as_array()
+        self.root
+            .require(b"manifests", "missing manifests")?
+            .as_array()
     }
 
     /// Finds the first manifest tagged `tag`.
@@ -146,7 +151,9 @@ impl<'a> ImageManifest<'a> {
     /// Parses an OCI image manifest.
     pub(crate) fn parse(doc: &'a [u8]) -> Result<Self> {
         let root = json::parse(doc)?.as_object()?;
-        let version = root.require(b"schemaVersion", "missing schemaVersion")?.as_i64()?;
+        let version = root
+            .require(b"schemaVersion", "missing schemaVersion")?
+            .as_i64()?;
         if version != OCI_SCHEMA_VERSION {
             return Err(Error::UnsupportedSchemaVersion(version));
         }
@@ -161,7 +168,9 @@ impl<'a> ImageManifest<'a> {
         let _ = layers.for_each(|l| {
             let found = (|| -> Result<Option<RootfsLayer>> {
                 let obj = l.as_object()?;
-                let mt = obj.require(b"mediaType", "layer without mediaType")?.as_str()?;
+                let mt = obj
+                    .require(b"mediaType", "layer without mediaType")?
+                    .as_str()?;
                 if !mt.eq_bytes(ROOTFS_MEDIA_TYPE) {
                     return Ok(None);
                 }

@@ -148,7 +148,10 @@ impl<'a> Rootfs<'a> {
         let msg = open_message(self.buf)?;
         let a: manifest_capnp::rootfs::Reader<'_> = msg.get_root()?;
         let idx = u32::try_from(i).map_err(|_| Error::LayerIndex(i))?;
-        let r = a.get_metadatas()?.try_get(idx).ok_or(Error::LayerIndex(i))?;
+        let r = a
+            .get_metadatas()?
+            .try_get(idx)
+            .ok_or(Error::LayerIndex(i))?;
         digest_from_bytes(r.get_digest()?)
     }
 
@@ -164,12 +167,18 @@ impl<'a> Rootfs<'a> {
         let (d, v) = match self.generation {
             Generation::B => {
                 let r: metadata_capnp::rootfs::Reader<'_> = msg.get_root()?;
-                let e = r.get_fs_verity_data()?.try_get(idx).ok_or(Error::LayerIndex(i))?;
+                let e = r
+                    .get_fs_verity_data()?
+                    .try_get(idx)
+                    .ok_or(Error::LayerIndex(i))?;
                 (e.get_digest()?, e.get_verity()?)
             }
             Generation::A => {
                 let r: manifest_capnp::rootfs::Reader<'_> = msg.get_root()?;
-                let e = r.get_fs_verity_data()?.try_get(idx).ok_or(Error::LayerIndex(i))?;
+                let e = r
+                    .get_fs_verity_data()?
+                    .try_get(idx)
+                    .ok_or(Error::LayerIndex(i))?;
                 (e.get_digest()?, e.get_verity()?)
             }
         };

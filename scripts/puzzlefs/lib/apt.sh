@@ -13,7 +13,7 @@ APT_LOCK_OPTS=(-o DPkg::Lock::Timeout=600)
 
 # Packages from bookworm (and bookworm-security for rustc-web).
 APT_BASE_PKGS=(
-	clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src
+	clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-clippy
 	busybox-static cpio flex bison bc libelf-dev libssl-dev pkg-config
 	e2fsprogs attr capnproto ccache xz-utils zstd python3 erofs-utils squashfs-tools
 )
