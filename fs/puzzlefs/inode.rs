@@ -25,6 +25,10 @@ use kernel::{
 const MAJOR_MAX: u64 = (1 << 12) - 1;
 const MINOR_MAX: u64 = (1 << 20) - 1;
 
+/// Most chunks one file may have (64 GiB in the smallest, 16 KiB, chunks): bounds the chunk
+/// map's allocation.
+const MAX_CHUNKS: usize = 1 << 22;
+
 /// How a regular file maps to chunks, decoded once when the inode is instantiated so that the
 /// read path does no metadata decoding.
 pub(crate) struct FileMap {
@@ -55,6 +59,9 @@ use kernel::alloc::KVVec;
 fn file_map(sb: &SuperBlock<PuzzleFs>, i: &image::Inode, chunks: u32) -> Result<FileMap> {
     let info = sb.data();
     let n = usize::try_from(chunks).map_err(|_| EINVAL)?;
+    if n > MAX_CHUNKS {
+        return Err(info.corrupt(&"a file with too many chunks"));
+    }
     let mut ends = KVVec::from_elem(0u64, n, GFP_KERNEL)?;
     info.image
         .fill_chunk_ends(i, &mut ends)

@@ -23,6 +23,9 @@ use kernel::{
 /// Directories with fewer entries are searched linearly.
 const NAME_INDEX_MIN_ENTRIES: u32 = 32;
 
+/// Directories with more entries are not indexed (the index would take 16 bytes an entry).
+const NAME_INDEX_MAX_ENTRIES: u32 = 1 << 20;
+
 /// FNV-1a, 64 bits: a name hash for [`NameIndex`] (collisions are resolved by comparing names).
 fn name_hash(name: &[u8]) -> u64 {
     name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -40,7 +43,8 @@ pub(crate) struct NameIndex {
 impl NameIndex {
     /// Builds the index of directory `dir` with `entries` stored entries, if it is large.
     pub(crate) fn build(info: &SbInfo, dir: &Inode, entries: u32) -> Result<Option<Self>> {
-        if entries < NAME_INDEX_MIN_ENTRIES {
+        // Huge directories are searched linearly rather than index an image-sized allocation.
+        if !(NAME_INDEX_MIN_ENTRIES..=NAME_INDEX_MAX_ENTRIES).contains(&entries) {
             return Ok(None);
         }
         let n = usize::try_from(entries).map_err(|_| EINVAL)?;

@@ -40,6 +40,9 @@ const BLOCK_SIZE_BITS: u8 = 12;
 /// `MAX_LFS_FILESIZE` on 64-bit.
 const MAX_FILE_SIZE: i64 = i64::MAX;
 
+/// Most inodes (summed over layers) an image may have: bounds the link count table.
+const MAX_INODES: usize = 1 << 24;
+
 /// Most messages one mount logs about a corrupt image; the rest are suppressed.
 const MAX_REPORTS: u32 = 16;
 
@@ -278,6 +281,11 @@ impl SbInfo {
             Err(e) => return Err(format_error(fc, "metadata", e)),
         }
 
+        // Bound the mount-time allocation that the image sizes.
+        if image.inode_slots() > MAX_INODES {
+            fc.errorf(fmt!("corrupt metadata: more than {MAX_INODES} inodes"));
+            return Err(EUCLEAN);
+        }
         let mut links = KVVec::from_elem(LinkCount::default(), image.inode_slots(), GFP_KERNEL)?;
         let totals = image
             .count_links(&mut links)

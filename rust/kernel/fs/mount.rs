@@ -12,7 +12,7 @@
 //! This takes a private clone of the mount (`clone_private_mount()`), so that later changes to
 //! the mount tree (unmounts, mount propagation) do not affect it, and remembers the mounter's
 //! credentials. It keeps the [`PrivateMount`] in its per-superblock data; dropping it (at
-//! `kill_sb` or on a mount error) releases the mount (`mntput()`).
+//! `kill_sb` or on a mount error) releases the mount (`kern_unmount()`).
 //!
 //! Files are opened read-only by a name relative to that directory with
 //! [`PrivateMount::open_beneath`]: the lookup uses `LOOKUP_BENEATH`, so `..`, absolute symlinks
@@ -38,8 +38,8 @@ use crate::{
 };
 use core::ptr::NonNull;
 
-use bindings::{LOOKUP_BENEATH, LOOKUP_DIRECTORY, LOOKUP_FOLLOW, MAY_READ};
 use crate::fs::inode::mode::{S_IFMT, S_IFREG};
+use bindings::{LOOKUP_BENEATH, LOOKUP_DIRECTORY, LOOKUP_FOLLOW, MAY_READ};
 
 /// A private clone of the mount of a directory, with the credentials to access it.
 ///
@@ -71,6 +71,17 @@ impl Drop for Path {
 struct CredGuard(*const bindings::cred);
 
 impl CredGuard {
+    /// Overrides the current task's credentials with `cred` until the guard is dropped.
+    ///
+    /// # Safety
+    ///
+    /// `cred` must point to a valid credential that outlives the guard.
+    unsafe fn from_raw(cred: *const bindings::cred) -> Self {
+        // SAFETY: The caller guarantees that `cred` is valid for the life of the guard;
+        // `override_creds` takes no reference and the guard restores the old credentials.
+        Self(unsafe { bindings::override_creds(cred) })
+    }
+
     fn new(cred: &Credential) -> Self {
         // SAFETY: `cred` is a valid credential that outlives the guard (the guard is a local of
         // a function that borrows it); `override_creds` takes no reference and the guard
@@ -138,7 +149,9 @@ impl PrivateMount {
         }
         // SAFETY: `inode` and `p.0.mnt` are pinned by `p`; `inode_permission` checks read
         // access for the current (overridden) credentials.
-        to_result(unsafe { bindings::inode_permission((*p.0.mnt).mnt_idmap, inode, MAY_READ as i32) })?;
+        to_result(unsafe {
+            bindings::inode_permission((*p.0.mnt).mnt_idmap, inode, MAY_READ as i32)
+        })?;
         // SAFETY: `p` is a valid path; `kernel_file_open` returns a new file, not accounted in
         // `nr_files` and not installed in a file table, with its own path references, or an
         // error.
@@ -159,8 +172,13 @@ impl PrivateMount {
 
 impl Drop for PrivateMount {
     fn drop(&mut self) {
-        // SAFETY: We hold a reference on the mount (type invariant) and drop it once.
-        unsafe { bindings::mntput(self.mnt.as_ptr()) };
+        // A clone from `clone_private_mount()` belongs to no namespace (`MNT_NS_INTERNAL`): a
+        // plain `mntput()` only drops the count and never frees it (nor releases the superblock
+        // it pins); `kern_unmount()` is the release its comment asks for.
+        // SAFETY: We own the reference that `clone_private_mount()` returned (type invariant) and
+        // give it up once, here. Files opened beneath the mount hold references of their own,
+        // which they drop with `fput()`; the mount is freed after the last of them.
+        unsafe { bindings::kern_unmount(self.mnt.as_ptr()) };
     }
 }
 
@@ -182,6 +200,11 @@ impl RegularFile {
     /// Reads up to `buf.len()` bytes at byte position `pos` (`kernel_read()`); returns how many
     /// were read (0 at end of file).
     pub fn read_at(&self, buf: &mut [u8], pos: i64) -> Result<usize> {
+        // Read as the opener, like the open itself: `kernel_read()` checks permissions (LSM,
+        // fsnotify) against the current task, which in a page fault may be any other user.
+        // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
+        // it is open, which it is for the life of `self`.
+        let _creds = unsafe { CredGuard::from_raw((*self.file.as_ptr()).f_cred) };
         let mut pos = pos;
         // SAFETY: The file is open for reading; `buf` is a kernel buffer valid for `buf.len()`
         // bytes; `pos` is a local. `kernel_read` does not keep any of them.
