@@ -55,7 +55,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+    fn expect_byte(&mut self, c: u8, what: &'static str) -> Result<()> {
         if self.peek() == Some(c) {
             self.bump();
             Ok(())
@@ -80,7 +80,7 @@ impl<'a> Cursor<'a> {
 
     fn literal(&mut self, lit: &[u8]) -> Result<()> {
         for &c in lit {
-            self.expect(c, "bad literal")?;
+            self.expect_byte(c, "bad literal")?;
         }
         Ok(())
     }
@@ -102,7 +102,7 @@ impl<'a> Cursor<'a> {
             }
             self.string()?;
             self.ws();
-            self.expect(b':', "expected ':'")?;
+            self.expect_byte(b':', "expected ':'")?;
             self.ws();
             self.value(depth)?;
             self.ws();
@@ -173,8 +173,8 @@ impl<'a> Cursor<'a> {
                 self.bump();
                 let hi = self.hex4()?;
                 let cp = if (0xd800..0xdc00).contains(&hi) {
-                    self.expect(b'\\', "lone high surrogate")?;
-                    self.expect(b'u', "lone high surrogate")?;
+                    self.expect_byte(b'\\', "lone high surrogate")?;
+                    self.expect_byte(b'u', "lone high surrogate")?;
                     let lo = self.hex4()?;
                     if !(0xdc00..0xe000).contains(&lo) {
                         return Err(err(at, "bad surrogate pair"));
@@ -225,7 +225,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self) -> Result<()> {
-        self.expect(b'"', "expected string")?;
+        self.expect_byte(b'"', "expected string")?;
         while self.string_char()?.is_some() {}
         self.bump();
         Ok(())
@@ -454,7 +454,7 @@ impl<'a> Object<'a> {
                 },
             };
             c.ws();
-            c.expect(b':', "expected ':'")?;
+            c.expect_byte(b':', "expected ':'")?;
             c.ws();
             let vstart = c.pos;
             c.value(0)?;

@@ -125,7 +125,10 @@ impl<A: AddressSpaceOperations> Tables<A> {
         // our filesystem (only `NewINode::set_aops` installs this table), which we must unlock.
         let (folio, inode) = unsafe {
             let inode = bindings::folio_inode(folio);
-            (NonNull::new_unchecked(folio), INode::<A::FileSystem>::from_raw(inode))
+            (
+                NonNull::new_unchecked(folio),
+                INode::<A::FileSystem>::from_raw(inode),
+            )
         };
         // SAFETY: See above.
         let folio = unsafe { LockedFolio::from_raw(folio) };

@@ -276,9 +276,7 @@ impl<T: FileSystem> Tables<T> {
         if mask & rdonly != 0 && flags & rdonly == 0 {
             // SAFETY: `fc` is valid for this callback.
             let fsc = unsafe { FsContext::from_raw(fc) };
-            return fsc
-                .invalf(fmt!("the filesystem is read-only"))
-                .to_errno();
+            return fsc.invalf(fmt!("the filesystem is read-only")).to_errno();
         }
         0
     }
@@ -394,7 +392,9 @@ impl<T: FileSystem> Registration<T> {
     /// # Safety
     ///
     /// `sb` must be a live superblock of filesystem type `T`.
-    pub(crate) unsafe fn inode_cache_of(sb: *mut bindings::super_block) -> *mut bindings::kmem_cache {
+    pub(crate) unsafe fn inode_cache_of(
+        sb: *mut bindings::super_block,
+    ) -> *mut bindings::kmem_cache {
         // SAFETY: `sb` is live and of type `T`, so `s_type` points to the `fs` field of a
         // `Registration<T>`, which is still registered (it unregisters only after all its
         // superblocks are gone).

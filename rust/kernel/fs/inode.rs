@@ -122,7 +122,12 @@ impl<T: FileSystem> INodeCache<T> {
         // SAFETY: `name` is a static NUL-terminated string (the cache keeps the pointer); `args`
         // is valid for the call.
         let cache = unsafe {
-            bindings::__kmem_cache_create_args(name.as_char_ptr(), size, &mut args, INODE_CACHE_FLAGS)
+            bindings::__kmem_cache_create_args(
+                name.as_char_ptr(),
+                size,
+                &mut args,
+                INODE_CACHE_FLAGS,
+            )
         };
         // INVARIANT: The cache was created for objects of this type.
         Ok(Self {
@@ -409,11 +414,7 @@ impl<T: FileSystem> NewINode<T> {
         // SAFETY: We own the new inode exclusively; the mode is a special file type, for which
         // `init_special_inode` installs the VFS's own file operations.
         unsafe {
-            bindings::init_special_inode(
-                self.raw(),
-                m & (mode::S_IFMT | mode::S_IALLUGO),
-                rdev,
-            )
+            bindings::init_special_inode(self.raw(), m & (mode::S_IFMT | mode::S_IALLUGO), rdev)
         };
         Ok(self)
     }
@@ -537,8 +538,7 @@ pub(crate) struct Tables<I: InodeOperations>(PhantomData<I>);
 
 impl<I: InodeOperations> Tables<I> {
     const IOPS: bindings::inode_operations = Self::table(None);
-    const IOPS_I_LINK: bindings::inode_operations =
-        Self::table(Some(bindings::simple_get_link));
+    const IOPS_I_LINK: bindings::inode_operations = Self::table(Some(bindings::simple_get_link));
 
     const fn table(
         get_link: Option<

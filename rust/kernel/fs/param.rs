@@ -112,17 +112,38 @@ impl Spec {
 
     /// A flag that can be negated as `noname` (C `fsparam_flag_no()`).
     pub const fn flag_no(name: &'static CStr, opt: u8) -> Self {
-        Self::new(name, None, opt, FS_PARAM_NEG_WITH_NO, ptr::null(), Kind::Flag)
+        Self::new(
+            name,
+            None,
+            opt,
+            FS_PARAM_NEG_WITH_NO,
+            ptr::null(),
+            Kind::Flag,
+        )
     }
 
     /// A string (C `fsparam_string()`).
     pub const fn string(name: &'static CStr, opt: u8) -> Self {
-        Self::new(name, Some(bindings::fs_param_is_string), opt, 0, ptr::null(), Kind::String)
+        Self::new(
+            name,
+            Some(bindings::fs_param_is_string),
+            opt,
+            0,
+            ptr::null(),
+            Kind::String,
+        )
     }
 
     /// An unsigned 32-bit number (C `fsparam_u32()`).
     pub const fn u32(name: &'static CStr, opt: u8) -> Self {
-        Self::new(name, Some(bindings::fs_param_is_u32), opt, 0, ptr::null(), Kind::U32)
+        Self::new(
+            name,
+            Some(bindings::fs_param_is_u32),
+            opt,
+            0,
+            ptr::null(),
+            Kind::U32,
+        )
     }
 
     /// One of the constants of `table`, which must end with [`Constant::END`]

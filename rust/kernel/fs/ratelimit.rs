@@ -66,7 +66,10 @@ impl RateLimit {
         let begin = self.begin.load(Relaxed);
         let interval = msecs_to_jiffies(self.interval_ms);
         if (begin == 0 || now.wrapping_sub(begin) >= interval)
-            && self.begin.compare_exchange(begin, now, Relaxed, Relaxed).is_ok()
+            && self
+                .begin
+                .compare_exchange(begin, now, Relaxed, Relaxed)
+                .is_ok()
         {
             let missed = self.missed.swap(0, Relaxed);
             self.printed.store(0, Relaxed);

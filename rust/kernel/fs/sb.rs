@@ -85,7 +85,9 @@ impl<T: FileSystem> SuperBlock<T> {
         } else {
             // SAFETY: The inode is not new, so it was initialised by `NewINode::init` (or waiting
             // for that happened in `iget_locked`); we transfer our reference to the `ARef`.
-            Ok(inode::IGet::Cached(unsafe { ARef::from_raw(ptr.cast::<INode<T>>()) }))
+            Ok(inode::IGet::Cached(unsafe {
+                ARef::from_raw(ptr.cast::<INode<T>>())
+            }))
         }
     }
 }
