@@ -175,13 +175,12 @@ impl SbInfo {
             .oci_root_dir
             .take()
             .ok_or_else(|| fc.invalf(fmt!("oci_root_dir= is required")))?;
-        let blobs = BlobStore::new(&root, fc.cred()).map_err(|e| {
+        let blobs = BlobStore::new(&root, fc.cred()).inspect_err(|e| {
             fc.errorf(fmt!(
                 "cannot open oci_root_dir {}: error {}",
                 root.to_str().unwrap_or("?"),
                 e.to_errno()
             ));
-            e
         })?;
 
         // The blob that names the image: by digest, or by tag through index.json.
@@ -385,7 +384,7 @@ impl SuperOperations for PuzzleFs {
         let info = sb.data();
         let bsize = 1u64 << BLOCK_SIZE_BITS;
         Ok(sb::Stat {
-            bsize: bsize as _,
+            bsize: i64::from(1u32 << BLOCK_SIZE_BITS),
             blocks: info.totals.data_bytes.div_ceil(bsize),
             bfree: 0,
             bavail: 0,
