@@ -73,7 +73,7 @@ pub(crate) struct Options {
 /// while `image` exists: `buffers` is only written in [`SbInfo::new`], before `image` is built,
 /// and `image` is declared (so dropped) first.
 pub(crate) struct SbInfo {
-    pub(crate) image: Image<'static>,
+    pub(crate) image: KBox<Image<'static>>,
     #[expect(
         dead_code,
         reason = "only kept alive for `image`, which borrows from it"
@@ -242,12 +242,15 @@ impl SbInfo {
         let rootfs_bytes = unsafe { extend(buffers.first().ok_or(EINVAL)?.bytes()) };
         let rootfs =
             rootfs::Rootfs::parse(rootfs_bytes).map_err(|e| format_error(fc, "rootfs", e))?;
+        // The view is 2 KiB (one slot per possible layer): keep it on the heap, not in the mount
+        // path's stack frames, which it overflowed on 16 KiB kernel stacks.
         let image = match rootfs.generation() {
-            Generation::B => {
-                Image::from_rootfs(&rootfs).map_err(|e| format_error(fc, "metadata", e))?
-            }
+            Generation::B => KBox::new(
+                Image::from_rootfs(&rootfs).map_err(|e| format_error(fc, "metadata", e))?,
+                GFP_KERNEL,
+            )?,
             Generation::A => {
-                let mut image = Image::new();
+                let mut image = KBox::new(Image::new(), GFP_KERNEL)?;
                 for i in 0..rootfs.layer_count() {
                     let d = rootfs
                         .layer_blob(i)

@@ -79,7 +79,19 @@ vm_run() {
 	log "boot QEMU ($accel, timeout ${tmo}s; console log: $logf)"
 	set +e
 	timeout --foreground -k 5 "$tmo" qemu-system-x86_64 "${args[@]}" \
-		-append "console=ttyS0 panic=-1 $cmdline" </dev/null >"$logf" 2>&1
+		-append "console=ttyS0 panic=-1 $cmdline" </dev/null >"$logf" 2>&1 &
+	local qpid=$!
+	# The guest ends itself with reboot -f; should a kernel not manage (the demo kernel has no
+	# way to reset a microvm without ACPI), stop QEMU once the end marker is out.
+	while kill -0 "$qpid" 2>/dev/null; do
+		if grep -q '^PFS-END' "$logf"; then
+			sleep 3
+			kill "$qpid" 2>/dev/null
+			break
+		fi
+		sleep 1
+	done
+	wait "$qpid"
 	VM_RC=$?
 	set -e
 	tr -d '\r' <"$logf" >"$logf.tmp" && mv "$logf.tmp" "$logf"
