@@ -55,7 +55,11 @@ struct Check {
 
 impl Check {
     fn new(name: &str) -> Self {
-        Check { name: name.to_string(), fails: Vec::new(), nfails: 0 }
+        Check {
+            name: name.to_string(),
+            fails: Vec::new(),
+            nfails: 0,
+        }
     }
     fn fail(&mut self, s: String) {
         self.nfails += 1;
@@ -70,7 +74,10 @@ impl Check {
         } else {
             FAILED.store(true, Ordering::Relaxed);
             let first = self.fails[0].replace('\n', "\\n");
-            println!("PFS-TEST: not ok {}: {} failure(s), first: {}", self.name, self.nfails, first);
+            println!(
+                "PFS-TEST: not ok {}: {} failure(s), first: {}",
+                self.name, self.nfails, first
+            );
             for f in self.fails.iter().skip(1) {
                 detail(f);
             }
@@ -125,7 +132,11 @@ fn errno_name(e: i32) -> String {
 }
 
 fn errno_value(name: &str) -> Option<i32> {
-    ERRNOS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).or_else(|| name.parse().ok())
+    ERRNOS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .or_else(|| name.parse().ok())
 }
 
 fn cpath(p: &[u8]) -> CString {
@@ -179,7 +190,9 @@ fn unpct(s: &str) -> Vec<u8> {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -219,14 +232,25 @@ fn read_manifest(path: &str) -> Result<Vec<Rec>, String> {
             continue;
         }
         let mut it = line.split(' ');
-        let typ = it.next().and_then(|t| t.chars().next()).ok_or("empty line")?;
+        let typ = it
+            .next()
+            .and_then(|t| t.chars().next())
+            .ok_or("empty line")?;
         let p = it.next().ok_or_else(|| format!("no path: {}", line))?;
-        let mut r = Rec { typ, path: unpct(p), ..Default::default() };
+        let mut r = Rec {
+            typ,
+            path: unpct(p),
+            ..Default::default()
+        };
         for kv in it {
-            let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad field {}", kv))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("bad field {}", kv))?;
             let num = || v.parse::<u64>().map_err(|_| format!("bad number {}", kv));
             match k {
-                "mode" => r.mode = u32::from_str_radix(v, 8).map_err(|_| format!("bad mode {}", v))?,
+                "mode" => {
+                    r.mode = u32::from_str_radix(v, 8).map_err(|_| format!("bad mode {}", v))?
+                }
                 "uid" => r.uid = num()? as u32,
                 "gid" => r.gid = num()? as u32,
                 "nlink" => r.nlink = num()?,
@@ -248,7 +272,12 @@ fn read_manifest(path: &str) -> Result<Vec<Rec>, String> {
         recs.push(r);
     }
     if end != Some(recs.len()) {
-        return Err(format!("{}: truncated manifest ({} records, end {:?})", path, recs.len(), end));
+        return Err(format!(
+            "{}: truncated manifest ({} records, end {:?})",
+            path,
+            recs.len(),
+            end
+        ));
     }
     Ok(recs)
 }
@@ -347,7 +376,14 @@ fn lgetxattr(p: &[u8], name: &[u8], size: usize) -> Result<Vec<u8>, i32> {
     let n = cpath(name);
     let mut buf = vec![0u8; size];
     // SAFETY: buf has `size` bytes; c and n are C strings.
-    let r = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr() as *mut libc::c_void, size) };
+    let r = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            size,
+        )
+    };
     if r < 0 {
         return Err(errno());
     }
@@ -366,14 +402,27 @@ fn xattrs_of(p: &[u8], c: &mut Check, xerrno: bool) -> Result<Vec<(Vec<u8>, Vec<
         return Err(errno());
     }
     let need = need as usize;
-    let list = if need == 0 { Vec::new() } else { llistxattr(p, need)? };
+    let list = if need == 0 {
+        Vec::new()
+    } else {
+        llistxattr(p, need)?
+    };
     if list.len() != need {
-        c.fail(format!("{}: listxattr size query {} but list {}", show(p), need, list.len()));
+        c.fail(format!(
+            "{}: listxattr size query {} but list {}",
+            show(p),
+            need,
+            list.len()
+        ));
     }
     if xerrno && need > 0 {
         match llistxattr(p, need - 1) {
             Err(libc::ERANGE) => {}
-            other => c.fail(format!("{}: listxattr with small buffer: {:?}, want ERANGE", show(p), other.map(|v| v.len()))),
+            other => c.fail(format!(
+                "{}: listxattr with small buffer: {:?}, want ERANGE",
+                show(p),
+                other.map(|v| v.len())
+            )),
         }
     }
     let mut out = Vec::new();
@@ -382,23 +431,44 @@ fn xattrs_of(p: &[u8], c: &mut Check, xerrno: bool) -> Result<Vec<(Vec<u8>, Vec<
         // SAFETY: size query.
         let vlen = unsafe { libc::lgetxattr(c0.as_ptr(), cn.as_ptr(), std::ptr::null_mut(), 0) };
         if vlen < 0 {
-            c.fail(format!("{}: getxattr({}) size: {}", show(p), show(name), errno_name(errno())));
+            c.fail(format!(
+                "{}: getxattr({}) size: {}",
+                show(p),
+                show(name),
+                errno_name(errno())
+            ));
             continue;
         }
         let v = match lgetxattr(p, name, vlen as usize) {
             Ok(v) => v,
             Err(e) => {
-                c.fail(format!("{}: getxattr({}): {}", show(p), show(name), errno_name(e)));
+                c.fail(format!(
+                    "{}: getxattr({}): {}",
+                    show(p),
+                    show(name),
+                    errno_name(e)
+                ));
                 continue;
             }
         };
         if v.len() != vlen as usize {
-            c.fail(format!("{}: getxattr({}) size query {} but value {}", show(p), show(name), vlen, v.len()));
+            c.fail(format!(
+                "{}: getxattr({}) size query {} but value {}",
+                show(p),
+                show(name),
+                vlen,
+                v.len()
+            ));
         }
         if xerrno && vlen > 1 {
             match lgetxattr(p, name, vlen as usize - 1) {
                 Err(libc::ERANGE) => {}
-                other => c.fail(format!("{}: getxattr({}) small buffer: {:?}, want ERANGE", show(p), show(name), other.map(|v| v.len()))),
+                other => c.fail(format!(
+                    "{}: getxattr({}) small buffer: {:?}, want ERANGE",
+                    show(p),
+                    show(name),
+                    other.map(|v| v.len())
+                )),
             }
         }
         out.push((name.to_vec(), v));
@@ -500,11 +570,20 @@ fn walk(args: &[String]) -> i32 {
                 c_paths.fail(format!("{}: duplicate entry {}", show(&rel), show(&n)));
                 continue;
             }
-            let child = if rel == b"/" { [b"/".as_slice(), &n].concat() } else { [rel.as_slice(), b"/", &n].concat() };
+            let child = if rel == b"/" {
+                [b"/".as_slice(), &n].concat()
+            } else {
+                [rel.as_slice(), b"/", &n].concat()
+            };
             if dt != libc::DT_UNKNOWN && !skip.contains("dtype") {
                 if let Ok(cst) = lstat(&join(mnt, &child)) {
                     if dtype_char(dt) != type_char(cst.st_mode) {
-                        c_dtype.fail(format!("{}: d_type {} but lstat {}", show(&child), dtype_char(dt), type_char(cst.st_mode)));
+                        c_dtype.fail(format!(
+                            "{}: d_type {} but lstat {}",
+                            show(&child),
+                            dtype_char(dt),
+                            type_char(cst.st_mode)
+                        ));
                     }
                 }
             }
@@ -524,7 +603,10 @@ fn walk(args: &[String]) -> i32 {
     // a name that does not exist is ENOENT
     match lstat(&join(mnt, b"/pfs-check-no-such-name")) {
         Err(libc::ENOENT) => {}
-        r => c_paths.fail(format!("lstat of a missing name: {:?}, want ENOENT", r.map(|_| "ok"))),
+        r => c_paths.fail(format!(
+            "lstat of a missing name: {:?}, want ENOENT",
+            r.map(|_| "ok")
+        )),
     }
 
     // names of an older tree that are gone (deleted in an upper layer): ENOENT
@@ -538,7 +620,11 @@ fn walk(args: &[String]) -> i32 {
                     match lstat(&join(mnt, &r.path)) {
                         // ENOTDIR: a parent became a non-directory
                         Err(libc::ENOENT) | Err(libc::ENOTDIR) => {}
-                        Err(e) => c_del.fail(format!("deleted {}: lstat {}, want ENOENT", show(&r.path), errno_name(e))),
+                        Err(e) => c_del.fail(format!(
+                            "deleted {}: lstat {}, want ENOENT",
+                            show(&r.path),
+                            errno_name(e)
+                        )),
                         Ok(_) => c_del.fail(format!("deleted {} is still there", show(&r.path))),
                     }
                 }
@@ -573,7 +659,12 @@ fn walk(args: &[String]) -> i32 {
             continue;
         }
         if !skip.contains("mode") && st.st_mode & 0o7777 != r.mode {
-            c_mode.fail(format!("{}: mode {:04o} want {:04o}", show(p), st.st_mode & 0o7777, r.mode));
+            c_mode.fail(format!(
+                "{}: mode {:04o} want {:04o}",
+                show(p),
+                st.st_mode & 0o7777,
+                r.mode
+            ));
         }
         if !skip.contains("uid") && st.st_uid != r.uid {
             c_owner.fail(format!("{}: uid {} want {}", show(p), st.st_uid, r.uid));
@@ -585,15 +676,31 @@ fn walk(args: &[String]) -> i32 {
         if !skip.contains("blocks") && r.typ == 'f' {
             let (b, sz) = (st.st_blocks as u64 * 512, st.st_size as u64);
             if b < sz || b > sz.div_ceil(4096) * 4096 {
-                c_blocks.fail(format!("{}: st_blocks {} for size {}", show(p), st.st_blocks, sz));
+                c_blocks.fail(format!(
+                    "{}: st_blocks {} for size {}",
+                    show(p),
+                    st.st_blocks,
+                    sz
+                ));
             }
         }
         // the format stores no timestamps: all are the epoch
         if !skip.contains("times") && (st.st_mtime != 0 || st.st_ctime != 0 || st.st_atime != 0) {
-            c_times.fail(format!("{}: atime {} mtime {} ctime {}, want 0", show(p), st.st_atime, st.st_mtime, st.st_ctime));
+            c_times.fail(format!(
+                "{}: atime {} mtime {} ctime {}, want 0",
+                show(p),
+                st.st_atime,
+                st.st_mtime,
+                st.st_ctime
+            ));
         }
         if !skip.contains("nlink") && st.st_nlink != r.nlink {
-            c_nlink.fail(format!("{}: nlink {} want {}", show(p), st.st_nlink, r.nlink));
+            c_nlink.fail(format!(
+                "{}: nlink {} want {}",
+                show(p),
+                st.st_nlink,
+                r.nlink
+            ));
         }
         if let Some(sz) = r.size {
             if st.st_size as u64 != sz && !(r.typ == 'l' && skip.contains("lsize")) {
@@ -610,15 +717,30 @@ fn walk(args: &[String]) -> i32 {
         if let Some(tg) = &r.target {
             match readlink(&abs) {
                 Ok(got) if &got == tg => {}
-                Ok(got) => c_link.fail(format!("{}: target {} want {}", show(p), show(&got), show(tg))),
+                Ok(got) => c_link.fail(format!(
+                    "{}: target {} want {}",
+                    show(p),
+                    show(&got),
+                    show(tg)
+                )),
                 Err(e) => c_link.fail(format!("{}: readlink {}", show(p), errno_name(e))),
             }
         }
         if let Some((ma, mi)) = r.rdev {
             if !skip.contains("rdev") {
-                let (gma, gmi) = (libc::major(st.st_rdev) as u64, libc::minor(st.st_rdev) as u64);
+                let (gma, gmi) = (
+                    libc::major(st.st_rdev) as u64,
+                    libc::minor(st.st_rdev) as u64,
+                );
                 if (gma, gmi) != (ma, mi) {
-                    c_rdev.fail(format!("{}: rdev {}:{} want {}:{}", show(p), gma, gmi, ma, mi));
+                    c_rdev.fail(format!(
+                        "{}: rdev {}:{} want {}:{}",
+                        show(p),
+                        gma,
+                        gmi,
+                        ma,
+                        mi
+                    ));
                 }
             }
         }
@@ -628,12 +750,29 @@ fn walk(args: &[String]) -> i32 {
                 Ok(got) => {
                     nx += got.len();
                     if got != r.xattrs {
-                        let gk: Vec<String> = got.iter().map(|(k, v)| format!("{}({})", show(k), v.len())).collect();
-                        let wk: Vec<String> = r.xattrs.iter().map(|(k, v)| format!("{}({})", show(k), v.len())).collect();
-                        let mut msg = format!("{}: xattrs [{}] want [{}]", show(p), gk.join(","), wk.join(","));
+                        let gk: Vec<String> = got
+                            .iter()
+                            .map(|(k, v)| format!("{}({})", show(k), v.len()))
+                            .collect();
+                        let wk: Vec<String> = r
+                            .xattrs
+                            .iter()
+                            .map(|(k, v)| format!("{}({})", show(k), v.len()))
+                            .collect();
+                        let mut msg = format!(
+                            "{}: xattrs [{}] want [{}]",
+                            show(p),
+                            gk.join(","),
+                            wk.join(",")
+                        );
                         for ((k1, v1), (k2, v2)) in got.iter().zip(r.xattrs.iter()) {
                             if k1 == k2 && v1 != v2 {
-                                msg.push_str(&format!(" ({} value {} want {})", show(k1), short_hex(v1), short_hex(v2)));
+                                msg.push_str(&format!(
+                                    " ({} value {} want {})",
+                                    show(k1),
+                                    short_hex(v1),
+                                    short_hex(v2)
+                                ));
                                 break;
                             }
                         }
@@ -647,10 +786,17 @@ fn walk(args: &[String]) -> i32 {
     }
     // ENODATA for a missing name, on the root and on the first file
     if !skip.contains("xerrno") {
-        for p in [b"/".to_vec()].into_iter().chain(want.values().find(|r| r.typ == 'f').map(|r| r.path.clone())) {
+        for p in [b"/".to_vec()]
+            .into_iter()
+            .chain(want.values().find(|r| r.typ == 'f').map(|r| r.path.clone()))
+        {
             match lgetxattr(&join(mnt, &p), b"user.pfs-check-missing", 64) {
                 Err(libc::ENODATA) => {}
-                r => c_xe.fail(format!("{}: getxattr of a missing name: {:?}, want ENODATA", show(&p), r.map(|v| v.len()).map_err(errno_name))),
+                r => c_xe.fail(format!(
+                    "{}: getxattr of a missing name: {:?}, want ENODATA",
+                    show(&p),
+                    r.map(|v| v.len()).map_err(errno_name)
+                )),
             }
         }
     }
@@ -673,7 +819,12 @@ fn walk(args: &[String]) -> i32 {
             }
             match owner_of_ino.get(&(st.st_ino as u64)) {
                 Some((og, op)) if *og != r.link || r.link.is_none() => {
-                    c_hl.fail(format!("{} and {} share ino {} but are not linked", show(op), show(p), st.st_ino));
+                    c_hl.fail(format!(
+                        "{} and {} share ino {} but are not linked",
+                        show(op),
+                        show(p),
+                        st.st_ino
+                    ));
                 }
                 Some(_) => {}
                 None => {
@@ -684,7 +835,11 @@ fn walk(args: &[String]) -> i32 {
         for (g, members) in &by_group {
             let ino0 = members[0].1;
             if members.iter().any(|m| m.1 != ino0) {
-                c_hl.fail(format!("link group {} ({}): different inode numbers", g, show(members[0].0)));
+                c_hl.fail(format!(
+                    "link group {} ({}): different inode numbers",
+                    g,
+                    show(members[0].0)
+                ));
             }
         }
     }
@@ -693,7 +848,10 @@ fn walk(args: &[String]) -> i32 {
     if absent.is_some() {
         checks.push(c_del);
     }
-    checks.extend([c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink, c_blocks, c_times, c_x, c_xe, c_hl]);
+    checks.extend([
+        c_paths, c_dots, c_dtype, c_type, c_mode, c_owner, c_size, c_data, c_link, c_rdev, c_nlink,
+        c_blocks, c_times, c_x, c_xe, c_hl,
+    ]);
     let n = checks.len();
     let failed: Vec<&Check> = checks.iter().filter(|c| c.nfails > 0).collect();
     let wname = format!("walk/{}", name);
@@ -726,7 +884,11 @@ fn walk(args: &[String]) -> i32 {
         ndel,
         n,
         failed.len(),
-        if skipped.is_empty() { String::new() } else { format!("; skipped {:?}", skipped) }
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped {:?}", skipped)
+        }
     );
     if ok {
         0
@@ -780,7 +942,11 @@ fn src_files(src: &[u8]) -> Vec<(Vec<u8>, u64)> {
                         if n == b"." || n == b".." {
                             continue;
                         }
-                        let child = if rel == b"/" { [b"/".as_slice(), &n].concat() } else { [rel.as_slice(), b"/", &n].concat() };
+                        let child = if rel == b"/" {
+                            [b"/".as_slice(), &n].concat()
+                        } else {
+                            [rel.as_slice(), b"/", &n].concat()
+                        };
                         stack.push(child);
                     }
                 }
@@ -814,8 +980,15 @@ fn pick_offset(rng: &mut Rng, size: u64) -> u64 {
         1 => {
             // around a page/chunk-size boundary
             let b = B[rng.below(B.len() as u64) as usize];
-            let k = if size >= b { rng.below(size / b + 1) } else { 0 };
-            (k * b).wrapping_add(rng.below(9)).wrapping_sub(4).min(size + 4096)
+            let k = if size >= b {
+                rng.below(size / b + 1)
+            } else {
+                0
+            };
+            (k * b)
+                .wrapping_add(rng.below(9))
+                .wrapping_sub(4)
+                .min(size + 4096)
         }
         2 => size.saturating_sub(rng.below(70000)),
         _ => size + rng.below(10000), // at and past EOF
@@ -870,15 +1043,39 @@ fn cmd_pread(args: &[String]) -> i32 {
             (Ok(x), Ok(y)) => {
                 bytes += x.len() as u64;
                 if x != y {
-                    let at = x.iter().zip(y.iter()).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
-                    c.fail(format!("{}: pread({}, {}) got {} bytes want {}, first difference at +{}", show(&rel), off, len, x.len(), y.len(), at));
+                    let at = x
+                        .iter()
+                        .zip(y.iter())
+                        .position(|(p, q)| p != q)
+                        .unwrap_or(x.len().min(y.len()));
+                    c.fail(format!(
+                        "{}: pread({}, {}) got {} bytes want {}, first difference at +{}",
+                        show(&rel),
+                        off,
+                        len,
+                        x.len(),
+                        y.len(),
+                        at
+                    ));
                 }
             }
-            (Err(e), _) => c.fail(format!("{}: pread({}, {}): {}", show(&rel), off, len, errno_name(e))),
+            (Err(e), _) => c.fail(format!(
+                "{}: pread({}, {}): {}",
+                show(&rel),
+                off,
+                len,
+                errno_name(e)
+            )),
             (_, Err(e)) => c.fail(format!("{}: source pread: {}", show(&rel), errno_name(e))),
         }
     }
-    println!("# pread/{}: {} reads, {} bytes, {} files", name, n, bytes, files.len());
+    println!(
+        "# pread/{}: {} reads, {} bytes, {} files",
+        name,
+        n,
+        bytes,
+        files.len()
+    );
     if c.done() {
         0
     } else {
@@ -894,7 +1091,16 @@ fn mmap_compare(path: &[u8], want: &[u8], off: u64) -> Result<(), String> {
     }
     use std::os::unix::io::AsRawFd;
     // SAFETY: read-only private mapping of an open file, unmapped below.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, f.as_raw_fd(), off as libc::off_t) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            off as libc::off_t,
+        )
+    };
     if p == libc::MAP_FAILED {
         return Err(format!("mmap: {}", errno_name(errno())));
     }
@@ -902,7 +1108,11 @@ fn mmap_compare(path: &[u8], want: &[u8], off: u64) -> Result<(), String> {
     let got = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
     let mut res = Ok(());
     if got != want {
-        let at = got.iter().zip(want.iter()).position(|(a, b)| a != b).unwrap_or(0);
+        let at = got
+            .iter()
+            .zip(want.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         res = Err(format!("mapped bytes differ at {}", at));
     } else {
         // the rest of the last page reads as zeroes
@@ -1019,27 +1229,53 @@ fn cmd_readers(args: &[String]) -> i32 {
                     let st = match lstat(&p) {
                         Ok(s) => s,
                         Err(e) => {
-                            fails.lock().unwrap().push(format!("t{} lstat {}: {}", t, show(&r.path), errno_name(e)));
+                            fails.lock().unwrap().push(format!(
+                                "t{} lstat {}: {}",
+                                t,
+                                show(&r.path),
+                                errno_name(e)
+                            ));
                             continue;
                         }
                     };
                     if type_char(st.st_mode) != r.typ {
-                        fails.lock().unwrap().push(format!("t{} {}: type", t, show(&r.path)));
+                        fails
+                            .lock()
+                            .unwrap()
+                            .push(format!("t{} {}: type", t, show(&r.path)));
                     }
                     match r.typ {
                         'f' => match sha256_path(&p) {
                             Ok(h) if Some(&h) == r.sha256.as_ref() => {}
-                            Ok(_) => fails.lock().unwrap().push(format!("t{} {}: content differs", t, show(&r.path))),
-                            Err(e) => fails.lock().unwrap().push(format!("t{} {}: {}", t, show(&r.path), e)),
+                            Ok(_) => fails.lock().unwrap().push(format!(
+                                "t{} {}: content differs",
+                                t,
+                                show(&r.path)
+                            )),
+                            Err(e) => fails.lock().unwrap().push(format!(
+                                "t{} {}: {}",
+                                t,
+                                show(&r.path),
+                                e
+                            )),
                         },
                         'd' => {
                             if let Err(e) = readdir(&p) {
-                                fails.lock().unwrap().push(format!("t{} readdir {}: {}", t, show(&r.path), errno_name(e)));
+                                fails.lock().unwrap().push(format!(
+                                    "t{} readdir {}: {}",
+                                    t,
+                                    show(&r.path),
+                                    errno_name(e)
+                                ));
                             }
                         }
                         'l' => {
                             if readlink(&p).ok() != r.target {
-                                fails.lock().unwrap().push(format!("t{} {}: readlink", t, show(&r.path)));
+                                fails.lock().unwrap().push(format!(
+                                    "t{} {}: readlink",
+                                    t,
+                                    show(&r.path)
+                                ));
                             }
                         }
                         _ => {}
@@ -1058,7 +1294,13 @@ fn cmd_readers(args: &[String]) -> i32 {
     for f in fails.lock().unwrap().iter() {
         c.fail(f.clone());
     }
-    println!("# readers/{}: {} threads x {} rounds over {} paths", name, k, rounds, recs.len());
+    println!(
+        "# readers/{}: {} threads x {} rounds over {} paths",
+        name,
+        k,
+        rounds,
+        recs.len()
+    );
     if c.done() {
         0
     } else {
@@ -1078,7 +1320,15 @@ fn do_mount(fstype: &str, target: &str, data: &str, flags: &str) -> Result<(), i
         _ => libc::MS_RDONLY,
     };
     // SAFETY: all pointers are valid C strings.
-    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fst.as_ptr(), fl, dat.as_ptr() as *const libc::c_void) };
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            tgt.as_ptr(),
+            fst.as_ptr(),
+            fl,
+            dat.as_ptr() as *const libc::c_void,
+        )
+    };
     if r == 0 {
         Ok(())
     } else {
@@ -1114,7 +1364,10 @@ fn cmd_mount_errno(args: &[String]) -> i32 {
             }
         }
         ("keep", Ok(())) => {}
-        ("ok" | "keep", Err(e)) => c.fail(format!("mount failed with {}, expected success", errno_name(e))),
+        ("ok" | "keep", Err(e)) => c.fail(format!(
+            "mount failed with {}, expected success",
+            errno_name(e)
+        )),
         (want, Ok(())) => {
             if flags != "remount-rw" {
                 let _ = do_umount(target);
@@ -1141,17 +1394,21 @@ fn cmd_read_errno(args: &[String]) -> i32 {
     }
     let (name, expect, file) = (&args[0], &args[1], &args[2]);
     let mut c = Check::new(&format!("read/{}", name));
-    let res = std::fs::File::open(file).map_err(|e| e.raw_os_error().unwrap_or(0)).and_then(|f| {
-        if args.len() == 5 {
-            let off = args[3].parse().unwrap_or(0);
-            let len = args[4].parse().unwrap_or(0);
-            pread_full(&f, off, len).map(|v| v.len())
-        } else {
-            let mut v = Vec::new();
-            let mut f = f;
-            f.read_to_end(&mut v).map(|_| v.len()).map_err(|e| e.raw_os_error().unwrap_or(0))
-        }
-    });
+    let res = std::fs::File::open(file)
+        .map_err(|e| e.raw_os_error().unwrap_or(0))
+        .and_then(|f| {
+            if args.len() == 5 {
+                let off = args[3].parse().unwrap_or(0);
+                let len = args[4].parse().unwrap_or(0);
+                pread_full(&f, off, len).map(|v| v.len())
+            } else {
+                let mut v = Vec::new();
+                let mut f = f;
+                f.read_to_end(&mut v)
+                    .map(|_| v.len())
+                    .map_err(|e| e.raw_os_error().unwrap_or(0))
+            }
+        });
     match (expect.as_str(), res) {
         ("ok", Ok(_)) => {}
         ("ok", Err(e)) => c.fail(format!("read failed with {}", errno_name(e))),
@@ -1200,7 +1457,10 @@ fn cmd_statfs(args: &[String]) -> i32 {
         c.fail("not read-only (ST_RDONLY missing)".into());
     }
     if s.f_bfree != 0 || s.f_bavail != 0 || s.f_ffree != 0 {
-        c.fail(format!("free counts not zero: bfree {} bavail {} ffree {}", s.f_bfree, s.f_bavail, s.f_ffree));
+        c.fail(format!(
+            "free counts not zero: bfree {} bavail {} ffree {}",
+            s.f_bfree, s.f_bavail, s.f_ffree
+        ));
     }
     if args[3] != "-" {
         match read_manifest(&args[3]) {
@@ -1224,7 +1484,10 @@ fn cmd_statfs(args: &[String]) -> i32 {
                 }
                 let min_blocks = bytes / 4096;
                 if (s.f_blocks as u64) < min_blocks {
-                    c.fail(format!("f_blocks {} < data size {} / 4096", s.f_blocks, bytes));
+                    c.fail(format!(
+                        "f_blocks {} < data size {} / 4096",
+                        s.f_blocks, bytes
+                    ));
                 }
             }
             Err(e) => c.fail(e),
@@ -1245,7 +1508,11 @@ fn cmd_cycles(args: &[String]) -> i32 {
     let (name, fstype, target, data, file) = (&args[0], &args[2], &args[3], &args[4], &args[5]);
     let n: usize = args[1].parse().unwrap_or(200);
     let mut c = Check::new(&format!("cycles/{}", name));
-    let path = format!("{}/{}", target.trim_end_matches('/'), file.trim_start_matches('/'));
+    let path = format!(
+        "{}/{}",
+        target.trim_end_matches('/'),
+        file.trim_start_matches('/')
+    );
     let mut first: Option<String> = None;
     for i in 0..n {
         if let Err(e) = do_mount(fstype, target, data, "ro") {
@@ -1311,5 +1578,9 @@ fn main() {
             2
         }
     };
-    std::process::exit(if rc == 0 && FAILED.load(Ordering::Relaxed) { 1 } else { rc });
+    std::process::exit(if rc == 0 && FAILED.load(Ordering::Relaxed) {
+        1
+    } else {
+        rc
+    });
 }
