@@ -13,7 +13,7 @@ use kernel::{
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
-        File,
+        LocalFile,
     },
     prelude::*,
 };
@@ -94,7 +94,7 @@ impl AddressSpaceOperations for PuzzleAops {
     type FileSystem = PuzzleFs;
 
     fn read_folio(
-        _file: Option<&File>,
+        _file: Option<&LocalFile>,
         inode: &INode<PuzzleFs>,
         mut folio: LockedFolio<'_>,
     ) -> Result {

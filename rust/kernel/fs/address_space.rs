@@ -18,7 +18,11 @@
 //! [`NewINode::set_large_folios`]: super::inode::NewINode::set_large_folios
 //!
 //! ```ignore
-//! fn read_folio(_file: Option<&File>, inode: &INode<MyFs>, mut folio: LockedFolio<'_>) -> Result {
+//! fn read_folio(
+//!     _file: Option<&LocalFile>,
+//!     inode: &INode<MyFs>,
+//!     mut folio: LockedFolio<'_>,
+//! ) -> Result {
 //!     let size = inode.size();
 //!     let n = my_read(inode, folio.pos(), &mut folio)?;   // bytes of file data written
 //!     folio.zero(n, folio.size() - n)?;
@@ -30,7 +34,7 @@
 use crate::{
     bindings,
     error::{Result, VTABLE_DEFAULT_ERROR},
-    fs::{folio::LockedFolio, fs_context::FileSystem, inode::INode, File},
+    fs::{folio::LockedFolio, fs_context::FileSystem, inode::INode, LocalFile},
     prelude::*,
 };
 use core::{marker::PhantomData, ptr::NonNull};
@@ -80,8 +84,12 @@ pub trait AddressSpaceOperations {
 
     /// Reads one folio of `inode` (`read_folio`). The folio must be ended (see [`LockedFolio`]);
     /// returning an error after dropping it reports the error to the reader.
+    ///
+    /// `file` is the file the read goes through, if any (page faults and `read(2)` pass one;
+    /// some internal reads do not). It is a [`LocalFile`]: the reader may be inside an
+    /// `fdget_pos` section on this thread, so the file must not be shared with other threads.
     fn read_folio(
-        file: Option<&File>,
+        file: Option<&LocalFile>,
         inode: &INode<Self::FileSystem>,
         folio: LockedFolio<'_>,
     ) -> Result;
@@ -132,8 +140,11 @@ impl<A: AddressSpaceOperations> Tables<A> {
         };
         // SAFETY: See above.
         let folio = unsafe { LockedFolio::from_raw(folio) };
-        // SAFETY: `file` is NULL or an open file held by the caller for the call.
-        let file = (!file.is_null()).then(|| unsafe { File::from_raw_file(file) });
+        // SAFETY: `file` is NULL or an open file that the caller holds a reference to for the
+        // call. The caller is the task that reads through it, so any `fdget_pos` section on it
+        // that skipped `f_pos_lock` is on this thread, as `LocalFile` requires; the reference
+        // does not outlive the call.
+        let file = (!file.is_null()).then(|| unsafe { LocalFile::from_raw_file(file) });
         match A::read_folio(file, inode, folio) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
