@@ -431,8 +431,11 @@ impl<T: FileSystem> NewINode<T> {
     ///
     /// # Safety
     ///
-    /// `target` must stay valid and unchanged until the inode is freed, e.g. because it lives in
-    /// the per-superblock data (which outlives all inodes of the superblock).
+    /// `target` must stay valid and unchanged until the inode is freed, which is after an RCU
+    /// grace period that follows its eviction (RCU path walks may still read `i_link` until
+    /// then). Memory owned by the inode's own data (`T::INodeData`, dropped in `free_inode`)
+    /// satisfies this. Per-superblock data does not: it is dropped at `kill_sb`, before the
+    /// RCU-delayed frees of the superblock's last inodes.
     pub unsafe fn set_i_link<I: InodeOperations<FileSystem = T>>(
         &mut self,
         target: &CStr,
