@@ -125,11 +125,11 @@ impl InodeOperations for PuzzleDirInodeOps {
     }
 
     fn listxattr(
-        _dentry: &DEntry<PuzzleFs>,
+        dentry: &DEntry<PuzzleFs>,
         inode: &INode<PuzzleFs>,
         list: &mut ListBuffer<'_>,
     ) -> Result {
-        xattr::list(inode, list)
+        xattr::list(dentry, inode, list)
     }
 }
 
@@ -141,10 +141,10 @@ impl InodeOperations for PuzzleInodeOps {
     type FileSystem = PuzzleFs;
 
     fn listxattr(
-        _dentry: &DEntry<PuzzleFs>,
+        dentry: &DEntry<PuzzleFs>,
         inode: &INode<PuzzleFs>,
         list: &mut ListBuffer<'_>,
     ) -> Result {
-        xattr::list(inode, list)
+        xattr::list(dentry, inode, list)
     }
 }

@@ -6,8 +6,9 @@ use crate::PuzzleFs;
 use core::ops::ControlFlow;
 use kernel::{
     fs::{
+        dentry::DEntry,
         inode::INode,
-        xattr::{Handler, Handlers, ListBuffer, ValueBuffer, XattrHandler},
+        xattr::{self, Handler, Handlers, ListBuffer, ValueBuffer, XattrHandler},
     },
     prelude::*,
 };
@@ -41,7 +42,7 @@ fn get(
 }
 
 macro_rules! handler {
-    ($ty:ident, $prefix:literal) => {
+    ($ty:ident, $prefix:literal $(, list = $list:path)?) => {
         struct $ty;
         #[vtable]
         impl XattrHandler for $ty {
@@ -54,34 +55,55 @@ macro_rules! handler {
             ) -> Result<usize> {
                 get(inode, Self::PREFIX, name, value)
             }
+            $(
+                fn list(_dentry: &DEntry<PuzzleFs>) -> bool {
+                    $list()
+                }
+            )?
         }
     };
 }
 
 handler!(UserXattr, c"user.");
-handler!(TrustedXattr, c"trusted.");
+// Like other filesystems, list trusted.* names only to those who may read them.
+handler!(TrustedXattr, c"trusted.", list = xattr::trusted_list);
 handler!(SecurityXattr, c"security.");
 
 static USER: Handler = Handler::new::<UserXattr>();
 static TRUSTED: Handler = Handler::new::<TrustedXattr>();
 static SECURITY: Handler = Handler::new::<SecurityXattr>();
 
-/// The namespaces served.
-const NAMESPACES: [&[u8]; 3] = [b"user.", b"trusted.", b"security."];
+/// The handlers, in the order `list` asks them.
+static HANDLER_LIST: [&Handler; 3] = [&USER, &TRUSTED, &SECURITY];
 
 /// The handlers installed on every PuzzleFS superblock.
 pub(crate) static HANDLERS: Handlers =
     Handlers::new(&[Some(&USER), Some(&TRUSTED), Some(&SECURITY), None]);
 
-/// Lists the xattr names of `inode` (listxattr) in stored order, those of the namespaces served.
-pub(crate) fn list(inode: &INode<PuzzleFs>, list: &mut ListBuffer<'_>) -> Result {
+/// Lists the xattr names of `inode` (listxattr) in stored order: those that a handler serves
+/// and may list to the caller.
+pub(crate) fn list(
+    dentry: &DEntry<PuzzleFs>,
+    inode: &INode<PuzzleFs>,
+    list: &mut ListBuffer<'_>,
+) -> Result {
     let info = inode.super_block().data();
+    // Whether each handler may list to this caller, asked once per call (not per name:
+    // `capable()` is audited).
+    let mut allowed: [Option<bool>; 3] = [None; 3];
     let mut err = Ok(());
     let _ = info
         .image
         .for_each_xattr(&inode.data().inode, |name, _| {
-            // Only names that a handler can get are listed.
-            if !NAMESPACES.iter().any(|ns| name.starts_with(ns)) {
+            let Some((h, can)) = HANDLER_LIST
+                .iter()
+                .zip(allowed.iter_mut())
+                .find(|(h, _)| name.starts_with(h.prefix()))
+            else {
+                return ControlFlow::Continue(());
+            };
+            let can = *can.get_or_insert_with(|| h.can_list(dentry));
+            if !can {
                 return ControlFlow::Continue(());
             }
             match list.push(b"", name) {

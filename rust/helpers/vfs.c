@@ -13,6 +13,7 @@
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>
 #include <linux/uidgid.h>
+#include <linux/xattr.h>
 
 __rust_helper void *rust_helper_alloc_inode_sb(struct super_block *sb,
 					   struct kmem_cache *cache,
@@ -175,4 +176,10 @@ __rust_helper const unsigned char *rust_helper_dentry_name(const struct dentry *
 __rust_helper void rust_helper_folio_flush_dcache(struct folio *folio)
 {
 	flush_dcache_folio(folio);
+}
+
+__rust_helper bool rust_helper_xattr_handler_can_list(const struct xattr_handler *handler,
+						     struct dentry *dentry)
+{
+	return xattr_handler_can_list(handler, dentry);
 }

@@ -13,7 +13,9 @@
 //! The handlers are listed in a static [`Handlers`] table installed by
 //! [`NewSuperBlock::set_xattr_handlers`](super::sb::NewSuperBlock::set_xattr_handlers).
 //! Names are listed by the inode operation
-//! [`listxattr`](super::inode::InodeOperations::listxattr) into a [`ListBuffer`].
+//! [`listxattr`](super::inode::InodeOperations::listxattr) into a [`ListBuffer`], skipping the
+//! names of a namespace whose handler says it may not be listed to the caller
+//! ([`Handler::can_list`], e.g. `trusted.` without `CAP_SYS_ADMIN`), as C filesystems do.
 //!
 //! Both buffers implement the VFS's size protocol: with a zero size they only count the bytes
 //! needed; when the value or list does not fit they fail with `ERANGE`. A missing attribute is
@@ -34,8 +36,8 @@
 
 use crate::{
     bindings,
-    error::{from_result, Result},
-    fs::{fs_context::FileSystem, inode::INode},
+    error::{from_result, Result, VTABLE_DEFAULT_ERROR},
+    fs::{dentry::DEntry, fs_context::FileSystem, inode::INode},
     prelude::*,
 };
 use core::marker::PhantomData;
@@ -166,6 +168,18 @@ pub trait XattrHandler {
         name: &CStr,
         value: &mut ValueBuffer<'_>,
     ) -> Result<usize>;
+
+    /// Returns whether the names of this namespace may be listed for `dentry` to the calling
+    /// task (`list`). Without it, they always may.
+    fn list(_dentry: &DEntry<Self::FileSystem>) -> bool {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The `list` of a `trusted.` handler: those names are listed only to tasks with
+/// `CAP_SYS_ADMIN` (reading their values needs it too).
+pub fn trusted_list() -> bool {
+    crate::capability::capable(crate::capability::CAP_SYS_ADMIN)
 }
 
 /// A `struct xattr_handler` built from an [`XattrHandler`].
@@ -182,11 +196,42 @@ impl Handler {
             name: core::ptr::null(),
             prefix: crate::str::as_char_ptr_in_const_context(H::PREFIX),
             flags: 0,
-            list: None,
+            list: if H::HAS_LIST {
+                Some(list_callback::<H>)
+            } else {
+                None
+            },
             get: Some(get_callback::<H>),
             set: None,
         })
     }
+}
+
+impl Handler {
+    /// Returns the namespace prefix, e.g. `b"user."`.
+    pub fn prefix(&self) -> &[u8] {
+        // SAFETY: `Handler::new` sets `prefix` from a `&'static CStr`.
+        unsafe { CStr::from_char_ptr(self.0.prefix) }.to_bytes()
+    }
+
+    /// Returns whether names of this handler's namespace may be listed for `dentry` to the
+    /// calling task (`xattr_handler_can_list()`).
+    pub fn can_list<T: FileSystem>(&self, dentry: &DEntry<T>) -> bool {
+        // SAFETY: The handler is valid (`'static`) and `dentry` is a live dentry, held by the
+        // caller for the call; the handler's `list`, if any, only inspects it.
+        unsafe { bindings::xattr_handler_can_list(&self.0, dentry.as_raw()) }
+    }
+}
+
+/// # Safety
+///
+/// Only called by the C side as the operation it is installed as, with the arguments
+/// its C prototype documents as valid for the duration of the call.
+unsafe extern "C" fn list_callback<H: XattrHandler>(dentry: *mut bindings::dentry) -> bool {
+    // SAFETY: The VFS or the filesystem's `listxattr` passes a live dentry of our filesystem (the
+    // handler is only installed on superblocks of `H::FileSystem`), held for the call.
+    let dentry = unsafe { DEntry::<H::FileSystem>::from_raw(dentry) };
+    H::list(dentry)
 }
 
 /// # Safety
