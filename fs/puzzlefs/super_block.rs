@@ -37,9 +37,6 @@ pub(crate) const PUZZLEFS_MAGIC: u64 = 0x7a7a6c70;
 /// Block size reported to statfs and used for `st_blksize`.
 const BLOCK_SIZE_BITS: u8 = 12;
 
-/// `MAX_LFS_FILESIZE` on 64-bit.
-const MAX_FILE_SIZE: i64 = i64::MAX;
-
 /// Most inodes (summed over layers) an image may have: bounds the link count table.
 const MAX_INODES: usize = 1 << 24;
 
@@ -359,7 +356,7 @@ impl FileSystem for PuzzleFs {
     ) -> Result<SbInfo> {
         let info = SbInfo::new(fc, opts)?;
         sb.set_magic(PUZZLEFS_MAGIC)
-            .set_maxbytes(MAX_FILE_SIZE)
+            .set_maxbytes(sb::MAX_LFS_FILESIZE)
             .set_time_gran(1)
             .set_xattr_handlers(&xattr::HANDLERS);
         sb.set_blocksize_bits(BLOCK_SIZE_BITS)?;

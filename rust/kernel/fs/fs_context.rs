@@ -85,7 +85,9 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// The name of the filesystem type, as used by `mount -t`.
     const NAME: &'static CStr;
 
-    /// `FS_*` flags of the filesystem type (`fs_flags`). `FS_USERNS_MOUNT` is refused.
+    /// `FS_*` flags of the filesystem type (`fs_flags`). `FS_USERNS_MOUNT` and
+    /// `FS_USERNS_DELEGATABLE` are refused: mounts by user namespaces are not supported by
+    /// these abstractions (they map ids through the initial user namespace only).
     const FS_FLAGS: u32 = 0;
 
     /// Description of the mount parameters.
@@ -366,7 +368,8 @@ impl<T: FileSystem> Registration<T> {
         try_pin_init!(Self {
             inode_cache: inode::INodeCache::new(T::NAME)?,
             fs <- Opaque::try_ffi_init(|fs: *mut bindings::file_system_type| {
-                if T::FS_FLAGS & bindings::FS_USERNS_MOUNT != 0 {
+                let userns = bindings::FS_USERNS_MOUNT | bindings::FS_USERNS_DELEGATABLE;
+                if T::FS_FLAGS & userns != 0 {
                     return Err(EINVAL);
                 }
                 // SAFETY: `fs` points to pinned, uninitialised memory of the right type that we

@@ -108,8 +108,9 @@ pub struct NewSuperBlock<'a, T: FileSystem> {
     _p: PhantomData<(&'a mut bindings::super_block, T)>,
 }
 
-/// `MAX_LFS_FILESIZE` on 64-bit architectures (`include/linux/fs.h`).
-const MAX_LFS_FILESIZE: i64 = i64::MAX;
+/// The largest file size the page cache can address on this architecture
+/// (`MAX_LFS_FILESIZE`): the default and the upper bound of `s_maxbytes`.
+pub const MAX_LFS_FILESIZE: i64 = bindings::MAX_LFS_FILESIZE;
 
 impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
     /// Wraps a new superblock and applies the defaults: read-only, `PAGE_SIZE` blocks,
@@ -155,8 +156,9 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
         Ok(self)
     }
 
-    /// Sets the maximum file size (`s_maxbytes`).
+    /// Sets the maximum file size (`s_maxbytes`), at most [`MAX_LFS_FILESIZE`].
     pub fn set_maxbytes(&mut self, max: i64) -> &mut Self {
+        let max = max.clamp(0, MAX_LFS_FILESIZE);
         // SAFETY: By the type invariant we own the new superblock exclusively.
         unsafe { (*self.sb).s_maxbytes = max };
         self
