@@ -15,7 +15,7 @@ use crate::{
 use kernel::{
     fs::{
         inode::{mode, IGet, INode, NewINode, Timespec},
-        sb::SuperBlock,
+        sb::{SuperBlock, MAX_LFS_FILESIZE},
     },
     prelude::*,
     sync::aref::ARef,
@@ -67,13 +67,15 @@ fn file_map(sb: &SuperBlock<PuzzleFs>, i: &image::Inode, chunks: u32) -> Result<
         .fill_chunk_ends(i, &mut ends)
         .map_err(|e| info.corrupt(&e))?;
     let mut list = KVVec::with_capacity(n, GFP_KERNEL)?;
+    // Open the chunks' blobs now, when the file is first used, so that reads find them in the
+    // cache; only while the cache has room, or every chunk of a huge file would be opened and
+    // closed again here. A failure is not fatal: the read reports it.
+    let mut prefetch = true;
     for c in 0..n {
         let chunk = info.image.chunk(i, c).map_err(|e| info.corrupt(&e))?;
         list.push(chunk, GFP_KERNEL)?;
-        // Open the chunk's blob now, when the file is first used, so that reads find it in the
-        // cache. A failure here is not fatal: the read reports it.
-        if !chunk.compressed {
-            let _ = info.blobs.chunk(&chunk.digest);
+        if prefetch && !chunk.compressed {
+            prefetch = info.blobs.prefetch(&chunk.digest);
         }
     }
     Ok(FileMap { chunks: list, ends })
@@ -106,7 +108,10 @@ fn init_new(
                 .set_file_ops::<PuzzleDirOps>();
         }
         InodeKind::File { chunks, size } => {
-            let size = i64::try_from(size).map_err(|_| info.corrupt(&"file size over 2^63"))?;
+            let size = i64::try_from(size)
+                .ok()
+                .filter(|&s| s <= MAX_LFS_FILESIZE)
+                .ok_or_else(|| info.corrupt(&"file size over MAX_LFS_FILESIZE"))?;
             file = Some(file_map(sb, &i, chunks)?);
             new.set_mode(mode::S_IFREG | perm)
                 .set_size(size)
