@@ -39,6 +39,15 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// The value spanning from `start` to the cursor.
+    fn span_from(&self, start: usize) -> Value<'a> {
+        Value {
+            doc: self.doc,
+            start,
+            end: self.pos,
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.doc.get(self.pos).copied()
     }
@@ -437,42 +446,19 @@ impl<'a> Object<'a> {
         &self,
         mut f: impl FnMut(Str<'a>, Value<'a>) -> ControlFlow<B>,
     ) -> Result<ControlFlow<B>> {
-        let mut c = self.v.cursor_inside();
-        c.ws();
-        if c.peek() == Some(b'}') {
-            return Ok(ControlFlow::Continue(()));
-        }
-        loop {
-            c.ws();
+        for_each_item(self.v, b'}', "expected ',' or '}'", |c| {
             let kstart = c.pos;
             c.string()?;
             let key = Str {
-                v: Value {
-                    doc: c.doc,
-                    start: kstart,
-                    end: c.pos,
-                },
+                v: c.span_from(kstart),
             };
             c.ws();
             c.expect_byte(b':', "expected ':'")?;
             c.ws();
             let vstart = c.pos;
             c.value(0)?;
-            let value = Value {
-                doc: c.doc,
-                start: vstart,
-                end: c.pos,
-            };
-            if let ControlFlow::Break(b) = f(key, value) {
-                return Ok(ControlFlow::Break(b));
-            }
-            c.ws();
-            match c.peek() {
-                Some(b',') => c.bump(),
-                Some(b'}') => return Ok(ControlFlow::Continue(())),
-                _ => return Err(err(c.pos, "expected ',' or '}'")),
-            }
-        }
+            Ok(f(key, c.span_from(vstart)))
+        })
     }
 
     /// Looks up `key`. A key present more than once is an error.
@@ -513,29 +499,38 @@ impl<'a> Array<'a> {
         &self,
         mut f: impl FnMut(Value<'a>) -> ControlFlow<B>,
     ) -> Result<ControlFlow<B>> {
-        let mut c = self.v.cursor_inside();
-        c.ws();
-        if c.peek() == Some(b']') {
-            return Ok(ControlFlow::Continue(()));
-        }
-        loop {
-            c.ws();
+        for_each_item(self.v, b']', "expected ',' or ']'", |c| {
             let vstart = c.pos;
             c.value(0)?;
-            let value = Value {
-                doc: c.doc,
-                start: vstart,
-                end: c.pos,
-            };
-            if let ControlFlow::Break(b) = f(value) {
-                return Ok(ControlFlow::Break(b));
-            }
-            c.ws();
-            match c.peek() {
-                Some(b',') => c.bump(),
-                Some(b']') => return Ok(ControlFlow::Continue(())),
-                _ => return Err(err(c.pos, "expected ',' or ']'")),
-            }
+            Ok(f(c.span_from(vstart)))
+        })
+    }
+}
+
+/// Walks the comma-separated items of the object or array `v` (already validated), which ends
+/// with `close`: `item` parses one item at the cursor (leading whitespace skipped) and says
+/// whether to go on.
+fn for_each_item<'a, B>(
+    v: Value<'a>,
+    close: u8,
+    what: &'static str,
+    mut item: impl FnMut(&mut Cursor<'a>) -> Result<ControlFlow<B>>,
+) -> Result<ControlFlow<B>> {
+    let mut c = v.cursor_inside();
+    c.ws();
+    if c.peek() == Some(close) {
+        return Ok(ControlFlow::Continue(()));
+    }
+    loop {
+        c.ws();
+        if let ControlFlow::Break(b) = item(&mut c)? {
+            return Ok(ControlFlow::Break(b));
+        }
+        c.ws();
+        match c.peek() {
+            Some(b',') => c.bump(),
+            Some(x) if x == close => return Ok(ControlFlow::Continue(())),
+            _ => return Err(err(c.pos, what)),
         }
     }
 }

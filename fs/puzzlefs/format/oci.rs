@@ -99,35 +99,42 @@ impl<'a> Index<'a> {
     /// Finds the first manifest tagged `tag`.
     pub(crate) fn find_tag(&self, tag: &[u8]) -> Result<IndexEntry> {
         let generation = self.generation;
-        let mut result: Result<IndexEntry> = Err(Error::TagNotFound);
-        let _ = self.manifests()?.for_each(|m: Value<'a>| {
-            let found = (|| -> Result<Option<IndexEntry>> {
-                let obj = m.as_object()?;
-                if !annotation_eq(&obj, REF_NAME_ANNOTATION, tag)? {
-                    return Ok(None);
-                }
-                let digest = str_field(&obj, b"digest", "manifest without digest")?;
-                let size = obj.require(b"size", "manifest without size")?.as_u64()?;
-                Ok(Some(IndexEntry {
-                    generation,
-                    digest,
-                    size,
-                }))
-            })();
-            match found {
-                Ok(None) => ControlFlow::Continue(()),
-                Ok(Some(e)) => {
-                    result = Ok(e);
-                    ControlFlow::Break(())
-                }
-                Err(e) => {
-                    result = Err(e);
-                    ControlFlow::Break(())
-                }
+        find_first(self.manifests()?, Error::TagNotFound, |m| {
+            let obj = m.as_object()?;
+            if !annotation_eq(&obj, REF_NAME_ANNOTATION, tag)? {
+                return Ok(None);
             }
-        })?;
-        result
+            let digest = str_field(&obj, b"digest", "manifest without digest")?;
+            let size = obj.require(b"size", "manifest without size")?.as_u64()?;
+            Ok(Some(IndexEntry {
+                generation,
+                digest,
+                size,
+            }))
+        })
     }
+}
+
+/// Returns the first `Some` that `f` gives for the elements of `array`, in order; the first
+/// error stops the search. `not_found` if there is none.
+fn find_first<'a, T>(
+    array: json::Array<'a>,
+    not_found: Error,
+    mut f: impl FnMut(Value<'a>) -> Result<Option<T>>,
+) -> Result<T> {
+    let mut result = Err(not_found);
+    let _ = array.for_each(|v| match f(v) {
+        Ok(None) => ControlFlow::Continue(()),
+        Ok(Some(found)) => {
+            result = Ok(found);
+            ControlFlow::Break(())
+        }
+        Err(e) => {
+            result = Err(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    result
 }
 
 /// The rootfs layer of a Generation B image manifest.
@@ -164,46 +171,31 @@ impl<'a> ImageManifest<'a> {
     /// Finds the first layer with the PuzzleFS rootfs media type.
     pub(crate) fn rootfs_layer(&self) -> Result<RootfsLayer> {
         let layers = self.root.require(b"layers", "missing layers")?.as_array()?;
-        let mut result: Result<RootfsLayer> = Err(Error::NoRootfsLayer);
-        let _ = layers.for_each(|l| {
-            let found = (|| -> Result<Option<RootfsLayer>> {
-                let obj = l.as_object()?;
-                let mt = obj
-                    .require(b"mediaType", "layer without mediaType")?
-                    .as_str()?;
-                if !mt.eq_bytes(ROOTFS_MEDIA_TYPE) {
-                    return Ok(None);
-                }
-                let digest = str_field(&obj, b"digest", "layer without digest")?;
-                let size = obj.require(b"size", "layer without size")?.as_u64()?;
-                let mut verity = None;
-                if let Some(ann) = obj.get(b"annotations")? {
-                    if ann.kind() != json::Kind::Null {
-                        if let Some(v) = ann.as_object()?.get(VERITY_ANNOTATION)? {
-                            let mut buf = [0u8; 80];
-                            verity = Some(parse_digest(v.as_str()?.decode(&mut buf)?)?);
-                        }
+        find_first(layers, Error::NoRootfsLayer, |l| {
+            let obj = l.as_object()?;
+            let mt = obj
+                .require(b"mediaType", "layer without mediaType")?
+                .as_str()?;
+            if !mt.eq_bytes(ROOTFS_MEDIA_TYPE) {
+                return Ok(None);
+            }
+            let digest = str_field(&obj, b"digest", "layer without digest")?;
+            let size = obj.require(b"size", "layer without size")?.as_u64()?;
+            let mut verity = None;
+            if let Some(ann) = obj.get(b"annotations")? {
+                if ann.kind() != json::Kind::Null {
+                    if let Some(v) = ann.as_object()?.get(VERITY_ANNOTATION)? {
+                        let mut buf = [0u8; 80];
+                        verity = Some(parse_digest(v.as_str()?.decode(&mut buf)?)?);
                     }
                 }
-                Ok(Some(RootfsLayer {
-                    digest,
-                    size,
-                    verity,
-                }))
-            })();
-            match found {
-                Ok(None) => ControlFlow::Continue(()),
-                Ok(Some(e)) => {
-                    result = Ok(e);
-                    ControlFlow::Break(())
-                }
-                Err(e) => {
-                    result = Err(e);
-                    ControlFlow::Break(())
-                }
             }
-        })?;
-        result
+            Ok(Some(RootfsLayer {
+                digest,
+                size,
+                verity,
+            }))
+        })
     }
 }
 
