@@ -7,8 +7,8 @@
 #
 # DATA is the staging folder built by build-images.sh (mounted from the ext4
 # disk). EXTRA_ROOT, if given, is another folder holding images/small.B and
-# images/small.A (e.g. copied into the initramfs): they are mounted and walked
-# too. The agent is DATA/bin/pfs-check or pfs-check in PATH.
+# images/small.A (the harness puts them on the initramfs): they are mounted,
+# walked and read too. The agent is DATA/bin/pfs-check or pfs-check in PATH.
 #
 # Every result is one line "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: WHY";
 # "# " lines are details. The last line is "PFS-TEST-SUMMARY: N passed, M failed".
@@ -107,6 +107,10 @@ check_mounted() { # CASE GEN OCI DIGEST MANIFEST TREE
 	case "$c" in
 	layers*) run "statfs/$c" statfs "$c" "$MNT" "$MAGIC" - ;;
 	*) run "statfs/$c" statfs "$c" "$MNT" "$MAGIC" "$DATA/$5" ;;
+	esac
+	# trusted.* names are listed only to CAP_SYS_ADMIN
+	case "$c" in
+	xattrs.*) run "xattr-unpriv/$c" xattr-unpriv "$c" "$MNT" "$DATA/$5" ;;
 	esac
 	# /proc/mounts shows the type, ro and the options
 	line=$(grep " $MNT $FSTYPE " /proc/mounts)
@@ -368,6 +372,7 @@ if [ -n "$EXTRA" ]; then
 		o=$(opts "$EXTRA/images/small.$gen" "$(case_field "$c" 4)")
 		if run "mount/extra-$c" mount-errno "extra-$c" keep "$FSTYPE" "$MNT" "$o"; then
 			run "walk/extra-$c" walk "extra-$c" "$MNT" "$DATA/$(case_field "$c" 6)"
+			run "pread/extra-$c" pread "extra-$c" "$MNT" "$DATA/$(case_field "$c" 7)" 2 200
 			umnt "$MNT"
 		fi
 	done

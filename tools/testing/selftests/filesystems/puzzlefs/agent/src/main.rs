@@ -34,6 +34,8 @@ usage: pfs-check COMMAND ARGS...
   read-errno NAME EXPECT FILE [OFFSET LEN]  read (whole file by default)
   cycles NAME N FSTYPE TARGET DATA FILE     N mount/read/unmount cycles
   umount NAME TARGET
+  xattr-unpriv NAME MOUNT MANIFEST          as uid/gid 65534: listxattr hides trusted.*
+        names (others listed as stored), getxattr of them is ENODATA
 Paths in manifests are percent-encoded bytes; see manifest.py.";
 
 static DETAILS: AtomicUsize = AtomicUsize::new(0);
@@ -1556,6 +1558,91 @@ fn cmd_umount(args: &[String]) -> i32 {
     }
 }
 
+/// Drops to uid/gid 65534 (no capabilities left) and checks what listxattr and getxattr show of
+/// every path with xattrs: `trusted.` names are neither listed nor readable (the VFS's
+/// xattr_permission() answers ENODATA), the others are listed as stored. Ends the process's privileges: run it as its own command.
+fn cmd_xattr_unpriv(args: &[String]) -> i32 {
+    if args.len() != 3 {
+        eprintln!("{}", USAGE);
+        return 2;
+    }
+    let (name, mnt) = (&args[0], args[1].as_bytes());
+    let mut c = Check::new(&format!("xattr-unpriv/{}", name));
+    let recs = match read_manifest(&args[2]) {
+        Ok(r) => r,
+        Err(e) => {
+            c.fail(format!("manifest: {}", e));
+            c.done();
+            return 1;
+        }
+    };
+    // SAFETY: Plain syscalls; group first, while still privileged.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0
+        || unsafe { libc::setgid(65534) } != 0
+        || unsafe { libc::setuid(65534) } != 0
+    {
+        c.fail(format!("cannot drop privileges: {}", errno_name(errno())));
+        c.done();
+        return 1;
+    }
+    let mut trusted = 0usize;
+    for r in recs.iter().filter(|r| !r.xattrs.is_empty()) {
+        let abs = join(mnt, &r.path);
+        let want: Vec<&[u8]> = r
+            .xattrs
+            .iter()
+            .map(|(k, _)| k.as_slice())
+            .filter(|k| !k.starts_with(b"trusted."))
+            .collect();
+        let hidden: Vec<&[u8]> = r
+            .xattrs
+            .iter()
+            .map(|(k, _)| k.as_slice())
+            .filter(|k| k.starts_with(b"trusted."))
+            .collect();
+        match llistxattr(&abs, 1 << 16) {
+            // A path under a directory that 65534 may not search: nothing to see.
+            Err(libc::EACCES) => continue,
+            Ok(list) => {
+                trusted += hidden.len();
+                let mut got: Vec<&[u8]> =
+                    list.split(|&b| b == 0).filter(|n| !n.is_empty()).collect();
+                got.sort();
+                let mut want = want.clone();
+                want.sort();
+                if got != want {
+                    c.fail(format!(
+                        "{}: listxattr [{}] want [{}]",
+                        show(&r.path),
+                        got.iter().map(|n| show(n)).collect::<Vec<_>>().join(" "),
+                        want.iter().map(|n| show(n)).collect::<Vec<_>>().join(" ")
+                    ));
+                }
+            }
+            Err(e) => c.fail(format!("{}: listxattr: {}", show(&r.path), errno_name(e))),
+        }
+        for k in hidden {
+            match lgetxattr(&abs, k, 1 << 16) {
+                Err(libc::ENODATA) => {}
+                other => c.fail(format!(
+                    "{}: getxattr({}) unprivileged: {:?}, want ENODATA",
+                    show(&r.path),
+                    show(k),
+                    other.map(|v| v.len()).map_err(errno_name)
+                )),
+            }
+        }
+    }
+    if trusted == 0 {
+        c.fail("the manifest has no trusted.* xattrs: nothing was checked".to_string());
+    }
+    if c.done() {
+        0
+    } else {
+        1
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
@@ -1573,6 +1660,7 @@ fn main() {
         "read-errno" => cmd_read_errno(rest),
         "cycles" => cmd_cycles(rest),
         "umount" => cmd_umount(rest),
+        "xattr-unpriv" => cmd_xattr_unpriv(rest),
         _ => {
             eprintln!("{}", USAGE);
             2
