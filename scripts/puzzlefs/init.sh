@@ -53,7 +53,8 @@ demo)
 test)
 	mount_data ro
 	if [ -x /data/vm-tests.sh ]; then
-		/data/vm-tests.sh /data
+		# The harness also puts the small images on the initramfs (rootfs).
+		/data/vm-tests.sh /data /pfs-initramfs
 	else
 		echo "PFS-INIT: no in-VM tests on the data disk"
 	fi

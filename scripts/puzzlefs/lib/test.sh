@@ -5,7 +5,9 @@
 #   1. host tests: the format core's cargo tests and fuzz smoke runs, the check that the committed
 #      capnp readers are what the schema compiler generates;
 #   2. one boot of the debug test kernel (KASAN, lockdep, ...): KUnit runs at boot, then /init runs
-#      the in-VM tests from an ext4 data disk holding the images, source trees and manifests.
+#      the in-VM tests from an ext4 data disk holding the images, source trees and manifests;
+#   3. one boot of the demo kernel, the configuration users run (16 KiB stacks where KASAN's are
+#      32 KiB, no debug code): the same in-VM tests once more.
 #
 # It fails on any failed test, on any Oops/BUG/WARNING/KASAN/lockdep report in the console log,
 # and on a boot that does not reach its end marker before the timeout.
@@ -82,9 +84,37 @@ t_data_disk() {
 # Reports in the console log that fail the run whatever the tests said.
 T_BAD_PATTERNS='(Oops|BUG:|WARNING:|KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|kernel BUG|general protection fault|rust_panic|panicked at|INFO: task .* blocked|Call Trace:)'
 
+# t_vm_parse LOG LABEL KUNIT(yes|no) TESTS(yes|no): count the results of one boot.
 t_vm_parse() {
+	local logf=$1 label=$2 kunit=$3 tests=$4 p f reports
+	reports=$PZ_LOGS/test-kernel-reports-${label// /-}.txt
+	[ "$kunit" = yes ] && t_vm_kunit "$logf"
+
+	# In-VM tests: one line each, "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: why".
+	p=$(grep -cE '^PFS-TEST: ok ' "$logf" || true)
+	f=$(grep -cE '^PFS-TEST: not ok ' "$logf" || true)
+	grep -E '^PFS-TEST: not ok ' "$logf" | head -n 30 >&2 || true
+	# A boot that was to run the tests and reported none failed.
+	[ "$tests" = yes ] && [ $((p + f)) -eq 0 ] && f=1
+	[ $((p + f)) -gt 0 ] && t_result "in-VM tests ($label)" "$p" "$f"
+
+	if ! grep -q '^PFS-END' "$logf"; then
+		log "the guest did not reach its end marker (PFS-END)"
+		t_result "VM boot reached its end ($label)" 0 1
+	else
+		t_result "VM boot reached its end ($label)" 1 0
+	fi
+	if grep -nE "$T_BAD_PATTERNS" "$logf" >"$reports"; then
+		head -n 20 "$reports" >&2
+		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep) ($label)" 0 1
+	else
+		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep) ($label)" 1 0
+	fi
+}
+
+# KUnit, parsed by the kernel tree's own parser.
+t_vm_kunit() {
 	local logf=$1 summary p f k_rc
-	# KUnit, parsed by the kernel tree's own parser.
 	set +e
 	summary=$(python3 "$KTREE/tools/testing/kunit/kunit.py" parse --summary "$logf" 2>&1)
 	k_rc=$?
@@ -99,25 +129,6 @@ t_vm_parse() {
 	if [ "$p" -eq 0 ] || { [ "$k_rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then f=$((f + 1)); fi
 	[ "$f" -gt 0 ] && grep -E 'not ok|FAILED|ASSERTION|Expected' "$PZ_LOGS/test-kunit-full.txt" | head -n 20 >&2
 	t_result "KUnit (see $PZ_LOGS/test-kunit-full.txt)" "$p" "$f"
-
-	# In-VM tests: one line each, "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: why".
-	p=$(grep -cE '^PFS-TEST: ok ' "$logf" || true)
-	f=$(grep -cE '^PFS-TEST: not ok ' "$logf" || true)
-	grep -E '^PFS-TEST: not ok ' "$logf" | head -n 30 >&2 || true
-	[ $((p + f)) -gt 0 ] && t_result "in-VM tests" "$p" "$f"
-
-	if ! grep -q '^PFS-END' "$logf"; then
-		log "the guest did not reach its end marker (PFS-END)"
-		t_result "VM boot reached its end" 0 1
-	else
-		t_result "VM boot reached its end" 1 0
-	fi
-	if grep -nE "$T_BAD_PATTERNS" "$logf" >"$PZ_LOGS/test-kernel-reports.txt"; then
-		head -n 20 "$PZ_LOGS/test-kernel-reports.txt" >&2
-		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep)" 0 1
-	else
-		t_result "no kernel reports (Oops/BUG/WARNING/KASAN/lockdep)" 1 0
-	fi
 }
 
 cmd_test() {
@@ -128,13 +139,30 @@ cmd_test() {
 	kernel_build test
 	mkdir -p "$work"
 	t_data_disk "$work/staging" "$work/disk.img"
-	vm_initramfs "$work/initramfs.cpio.gz" "$PZ_REPO/scripts/puzzlefs/init.sh"
+	# The small images of both generations go on the initramfs too: the tests mount them from
+	# there as well as from the ext4 disk.
+	vm_initramfs "$work/initramfs.cpio.gz" "$PZ_REPO/scripts/puzzlefs/init.sh" "$(
+		printf 'dir /pfs-initramfs 0755 0 0\ndir /pfs-initramfs/images 0755 0 0\n'
+		for gen in B A; do
+			vm_cpio_tree "$work/staging/images/small.$gen" "/pfs-initramfs/images/small.$gen"
+		done)"
 	# PUZZLEFS_VM_MODE=smoke boots without the in-VM tests (KUnit and the kernel-report scan
 	# still run): a quick check of the harness itself.
-	vm_run "$KIMAGE" "$work/initramfs.cpio.gz" "pfs.mode=${PUZZLEFS_VM_MODE:-test}" "$work/console.log" \
+	local mode=${PUZZLEFS_VM_MODE:-test}
+	vm_run "$KIMAGE" "$work/initramfs.cpio.gz" "pfs.mode=$mode" "$work/console.log" \
 		"${PUZZLEFS_VM_TIMEOUT:-2400}" "$work/disk.img"
-	t_vm_parse "$work/console.log"
+	t_vm_parse "$work/console.log" "test kernel" yes "$([ "$mode" = smoke ] && echo no || echo yes)"
 	log "console log: $work/console.log"
+
+	# The demo kernel: what the debug kernel cannot show (stack use without KASAN's doubled
+	# stacks, timing without the debug code). PUZZLEFS_SKIP_DEMO=1 skips it while iterating.
+	if [ -z "${PUZZLEFS_SKIP_DEMO:-}" ]; then
+		kernel_build demo
+		vm_run "$KIMAGE" "$work/initramfs.cpio.gz" "pfs.mode=$mode" "$work/console-demo.log" \
+			"${PUZZLEFS_VM_TIMEOUT:-2400}" "$work/disk.img"
+		t_vm_parse "$work/console-demo.log" "demo kernel" no "$([ "$mode" = smoke ] && echo no || echo yes)"
+		log "console log (demo kernel): $work/console-demo.log"
+	fi
 	[ ${#T_FAILED_NAMES[@]} -gt 0 ] && log "failed: ${T_FAILED_NAMES[*]}"
 	printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
 	[ "$T_FAIL" -eq 0 ]

@@ -41,6 +41,21 @@ LIST
 	rm -f "$list"
 }
 
+# vm_cpio_tree SRC DEST: gen_init_cpio list lines that put the folder SRC at DEST in the
+# initramfs (folders 0755, files 0644, owned by root).
+vm_cpio_tree() {
+	local src=$1 dest=$2 rel
+	printf 'dir %s 0755 0 0\n' "$dest"
+	(cd "$src" && find . -mindepth 1 | LC_ALL=C sort) | while read -r rel; do
+		rel=${rel#./}
+		if [ -d "$src/$rel" ]; then
+			printf 'dir %s/%s 0755 0 0\n' "$dest" "$rel"
+		else
+			printf 'file %s/%s %s/%s 0644 0 0\n' "$dest" "$rel" "$src" "$rel"
+		fi
+	done
+}
+
 # Whether KVM can boot a kernel here. Nested KVM on the development machines fails in odd ways,
 # so a quick smoke boot decides, once per host kernel; PUZZLEFS_ACCEL=tcg|kvm overrides.
 vm_accel() {
