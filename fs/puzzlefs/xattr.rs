@@ -69,15 +69,15 @@ handler!(UserXattr, c"user.");
 handler!(TrustedXattr, c"trusted.", list = xattr::trusted_list);
 handler!(SecurityXattr, c"security.");
 
-static USER: Handler = Handler::new::<UserXattr>();
-static TRUSTED: Handler = Handler::new::<TrustedXattr>();
-static SECURITY: Handler = Handler::new::<SecurityXattr>();
+static USER: Handler<PuzzleFs> = Handler::new::<UserXattr>();
+static TRUSTED: Handler<PuzzleFs> = Handler::new::<TrustedXattr>();
+static SECURITY: Handler<PuzzleFs> = Handler::new::<SecurityXattr>();
 
 /// The handlers, in the order `list` asks them.
-static HANDLER_LIST: [&Handler; 3] = [&USER, &TRUSTED, &SECURITY];
+static HANDLER_LIST: [&Handler<PuzzleFs>; 3] = [&USER, &TRUSTED, &SECURITY];
 
 /// The handlers installed on every PuzzleFS superblock.
-pub(crate) static HANDLERS: Handlers =
+pub(crate) static HANDLERS: Handlers<PuzzleFs> =
     Handlers::new(&[Some(&USER), Some(&TRUSTED), Some(&SECURITY), None]);
 
 /// Lists the xattr names of `inode` (listxattr) in stored order: those that a handler serves

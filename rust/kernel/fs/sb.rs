@@ -172,7 +172,7 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
     }
 
     /// Installs the extended attribute handlers of the filesystem (`s_xattr`).
-    pub fn set_xattr_handlers(&mut self, handlers: &'static xattr::Handlers) -> &mut Self {
+    pub fn set_xattr_handlers(&mut self, handlers: &'static xattr::Handlers<T>) -> &mut Self {
         // SAFETY: By the type invariant we own the new superblock exclusively. The handler table
         // is static, NULL-terminated and immutable, as `s_xattr` requires.
         unsafe { (*self.sb).s_xattr = handlers.as_raw() };

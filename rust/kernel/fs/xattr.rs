@@ -30,8 +30,8 @@
 //!         value.set(inode.data().xattr(b"user.", name).ok_or(ENODATA)?)
 //!     }
 //! }
-//! static USER: Handler = Handler::new::<UserXattr>();
-//! static HANDLERS: Handlers = Handlers::new(&[Some(&USER), None]);
+//! static USER: Handler<MyFs> = Handler::new::<UserXattr>();
+//! static HANDLERS: Handlers<MyFs> = Handlers::new(&[Some(&USER), None]);
 //! ```
 
 use crate::{
@@ -182,43 +182,50 @@ pub fn trusted_list() -> bool {
     crate::capability::capable(crate::capability::CAP_SYS_ADMIN)
 }
 
-/// A `struct xattr_handler` built from an [`XattrHandler`].
+/// A `struct xattr_handler` of filesystem `T`, built from an [`XattrHandler`].
+///
+/// # Invariants
+///
+/// The callbacks are those of an [`XattrHandler`] whose filesystem is `T`, and `prefix` is a
+/// `'static` C string.
 #[repr(transparent)]
-pub struct Handler(bindings::xattr_handler);
+pub struct Handler<T: FileSystem>(bindings::xattr_handler, PhantomData<T>);
 
 // SAFETY: The handler is immutable and only points to static data and functions.
-unsafe impl Sync for Handler {}
+unsafe impl<T: FileSystem> Sync for Handler<T> {}
 
-impl Handler {
+impl<T: FileSystem> Handler<T> {
     /// Builds the handler of `H`; use it to initialise a `static`.
-    pub const fn new<H: XattrHandler>() -> Self {
-        Self(bindings::xattr_handler {
-            name: core::ptr::null(),
-            prefix: crate::str::as_char_ptr_in_const_context(H::PREFIX),
-            flags: 0,
-            list: if H::HAS_LIST {
-                Some(list_callback::<H>)
-            } else {
-                None
+    pub const fn new<H: XattrHandler<FileSystem = T>>() -> Self {
+        // INVARIANT: The callbacks are `H`'s, whose filesystem is `T`; `H::PREFIX` is static.
+        Self(
+            bindings::xattr_handler {
+                name: core::ptr::null(),
+                prefix: crate::str::as_char_ptr_in_const_context(H::PREFIX),
+                flags: 0,
+                list: if H::HAS_LIST {
+                    Some(list_callback::<H>)
+                } else {
+                    None
+                },
+                get: Some(get_callback::<H>),
+                set: None,
             },
-            get: Some(get_callback::<H>),
-            set: None,
-        })
+            PhantomData,
+        )
     }
-}
 
-impl Handler {
     /// Returns the namespace prefix, e.g. `b"user."`.
     pub fn prefix(&self) -> &[u8] {
-        // SAFETY: `Handler::new` sets `prefix` from a `&'static CStr`.
+        // SAFETY: By the type invariant `prefix` is a `'static` C string.
         unsafe { CStr::from_char_ptr(self.0.prefix) }.to_bytes()
     }
 
     /// Returns whether names of this handler's namespace may be listed for `dentry` to the
     /// calling task (`xattr_handler_can_list()`).
-    pub fn can_list<T: FileSystem>(&self, dentry: &DEntry<T>) -> bool {
-        // SAFETY: The handler is valid (`'static`) and `dentry` is a live dentry, held by the
-        // caller for the call; the handler's `list`, if any, only inspects it.
+    pub fn can_list(&self, dentry: &DEntry<T>) -> bool {
+        // SAFETY: The handler is valid and its `list`, if any, expects a dentry of `T` (type
+        // invariant), which `dentry` is; the caller holds it for the call.
         unsafe { bindings::xattr_handler_can_list(&self.0, dentry.as_raw()) }
     }
 }
@@ -228,8 +235,9 @@ impl Handler {
 /// Only called by the C side as the operation it is installed as, with the arguments
 /// its C prototype documents as valid for the duration of the call.
 unsafe extern "C" fn list_callback<H: XattrHandler>(dentry: *mut bindings::dentry) -> bool {
-    // SAFETY: The VFS or the filesystem's `listxattr` passes a live dentry of our filesystem (the
-    // handler is only installed on superblocks of `H::FileSystem`), held for the call.
+    // SAFETY: The caller passes a live dentry, held for the call, of `H::FileSystem`:
+    // `Handler::can_list` takes a `DEntry<H::FileSystem>`, and the VFS only asks handlers of a
+    // superblock's own `s_xattr` (see `get_callback`).
     let dentry = unsafe { DEntry::<H::FileSystem>::from_raw(dentry) };
     H::list(dentry)
 }
@@ -247,8 +255,9 @@ unsafe extern "C" fn get_callback<H: XattrHandler>(
     size: usize,
 ) -> crate::ffi::c_int {
     from_result(|| {
-        // SAFETY: The VFS calls `get` with a live inode of our filesystem (the handler is only
-        // installed on superblocks of `H::FileSystem`), held for the call.
+        // SAFETY: The VFS calls `get` with a live inode, held for the call, of a superblock
+        // whose `s_xattr` holds this handler: `NewSuperBlock::set_xattr_handlers` only installs
+        // `Handlers<H::FileSystem>` on superblocks of `H::FileSystem`.
         let inode = unsafe { INode::<H::FileSystem>::from_raw(inode) };
         // SAFETY: `name` is the NUL-terminated name after the prefix, valid for the call.
         let name = unsafe { CStr::from_char_ptr(name) };
@@ -259,26 +268,27 @@ unsafe extern "C" fn get_callback<H: XattrHandler>(
     })
 }
 
-/// A NULL-terminated table of handlers for `s_xattr`.
+/// A NULL-terminated table of the handlers of filesystem `T`, for `s_xattr`.
 ///
 /// # Invariants
 ///
 /// `list` ends with `None`.
-pub struct Handlers {
-    list: &'static [Option<&'static Handler>],
+pub struct Handlers<T: FileSystem> {
+    list: &'static [Option<&'static Handler<T>>],
 }
 
-impl Handlers {
+impl<T: FileSystem> Handlers<T> {
     /// Builds the table; the last entry must be `None` (checked at compile time for a `static`).
-    pub const fn new(list: &'static [Option<&'static Handler>]) -> Self {
+    pub const fn new(list: &'static [Option<&'static Handler<T>>]) -> Self {
         assert!(matches!(list.last(), Some(None)));
         // INVARIANT: Checked above.
         Self { list }
     }
 
     pub(crate) fn as_raw(&self) -> *const *const bindings::xattr_handler {
-        // `Option<&Handler>` has the layout of a nullable pointer to `struct xattr_handler`
-        // (`Handler` is `repr(transparent)`), so the slice is a NULL-terminated pointer array.
+        // `Option<&Handler<T>>` has the layout of a nullable pointer to `struct xattr_handler`
+        // (`Handler` is `repr(transparent)` over it and a ZST), so the slice is a
+        // NULL-terminated pointer array.
         self.list.as_ptr().cast()
     }
 }
