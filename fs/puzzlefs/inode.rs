@@ -108,9 +108,11 @@ fn init_new(
                 .set_file_ops::<PuzzleDirOps>();
         }
         InodeKind::File { chunks, size } => {
-            let size = i64::try_from(size)
+            // MAX_LFS_FILESIZE is i64::MAX on 64-bit, less on 32-bit.
+            let size = u64::try_from(MAX_LFS_FILESIZE)
                 .ok()
-                .filter(|&s| s <= MAX_LFS_FILESIZE)
+                .filter(|&max| size <= max)
+                .and_then(|_| i64::try_from(size).ok())
                 .ok_or_else(|| info.corrupt(&"file size over MAX_LFS_FILESIZE"))?;
             file = Some(file_map(sb, &i, chunks)?);
             new.set_mode(mode::S_IFREG | perm)

@@ -113,8 +113,6 @@ pub(crate) enum Error {
     NotAFile(u64),
     /// The inode is not a symlink.
     NotASymlink(u64),
-    /// The inode is not a character or block device.
-    NotADevice(u64),
     /// The inode has the `unknown` mode.
     UnknownInodeType(u64),
     /// A file's chunk lengths, or a chunk's offset plus length, overflow.
@@ -219,7 +217,6 @@ impl fmt::Display for Error {
             Error::NotADirectory(ino) => write!(f, "inode {ino} is not a directory"),
             Error::NotAFile(ino) => write!(f, "inode {ino} is not a regular file"),
             Error::NotASymlink(ino) => write!(f, "inode {ino} is not a symlink"),
-            Error::NotADevice(ino) => write!(f, "inode {ino} is not a device"),
             Error::UnknownInodeType(ino) => write!(f, "inode {ino} has unknown type"),
             Error::ChunkOverflow { ino } => write!(f, "inode {ino}: chunk sizes overflow"),
             Error::ChunkIndex { ino, index } => write!(f, "inode {ino}: no chunk {index}"),

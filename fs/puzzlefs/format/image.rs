@@ -727,14 +727,6 @@ impl<'a> Image<'a> {
         })
     }
 
-    /// Device numbers (major, minor) of a character or block device.
-    pub(crate) fn device(&self, inode: &Inode) -> Result<(u64, u64)> {
-        match inode.kind {
-            InodeKind::Chr { major, minor } | InodeKind::Blk { major, minor } => Ok((major, minor)),
-            _ => Err(Error::NotADevice(inode.ino)),
-        }
-    }
-
     /// The mount-time walk: computes link counts and totals into `out`,
     /// which must have [`Self::inode_slots`] entries. On success
     /// `out[..totals.used]` holds one entry per distinct ino, sorted (look up

@@ -464,8 +464,9 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
         } else if ft.is_fifo() {
             assert_eq!(inode.kind, InodeKind::Fifo, "{what}");
         } else if ft.is_char_device() {
-            let (ma, mi) = img.device(&inode).unwrap();
-            assert!(matches!(inode.kind, InodeKind::Chr { .. }));
+            let InodeKind::Chr { major: ma, minor: mi } = inode.kind else {
+                panic!("{what}: not a character device: {:?}", inode.kind)
+            };
             assert_eq!((ma, mi), (libc::major(md.rdev()) as u64, libc::minor(md.rdev()) as u64), "{what}");
         } else {
             panic!("{what}: unexpected type");
