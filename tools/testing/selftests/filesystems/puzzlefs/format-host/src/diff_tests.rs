@@ -60,7 +60,13 @@ fn mkfifo(p: &Path) {
 fn mknod_chr(p: &Path, major: u32, minor: u32) -> bool {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path.
-    unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(major, minor)) == 0 }
+    unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            libc::S_IFCHR | 0o600,
+            libc::makedev(major, minor),
+        ) == 0
+    }
 }
 
 fn chown(p: &Path, uid: u32, gid: u32) {
@@ -73,7 +79,10 @@ fn tree_kitchen_sink(root: &Path, seed: u64) {
     let mut r = Rng(seed | 1);
     fs::create_dir_all(root.join("a/b/c")).unwrap();
     fs::create_dir(root.join("empty")).unwrap();
-    for (i, size) in [0usize, 1, 100, 4096, 70_000, 300_000, 700_000].iter().enumerate() {
+    for (i, size) in [0usize, 1, 100, 4096, 70_000, 300_000, 700_000]
+        .iter()
+        .enumerate()
+    {
         write(&root.join(format!("a/f{i}")), &r.bytes(*size), 0o644);
     }
     let same = r.bytes(50_000);
@@ -105,7 +114,11 @@ fn tree_compressible(root: &Path, seed: u64) {
     fs::create_dir(root.join("text")).unwrap();
     for (i, n) in [10usize, 3_000, 40_000].iter().enumerate() {
         let line = format!("line {i} of a compressible file\n");
-        write(&root.join(format!("text/t{i}")), line.repeat(*n).as_bytes(), 0o644);
+        write(
+            &root.join(format!("text/t{i}")),
+            line.repeat(*n).as_bytes(),
+            0o644,
+        );
     }
 }
 
@@ -144,7 +157,11 @@ fn tree_random(root: &Path, seed: u64) {
                 fs::hard_link(f, &p).unwrap();
             }
             _ => {
-                let n = if r.below(8) == 0 { 200_000 + r.below(200_000) } else { r.below(3000) };
+                let n = if r.below(8) == 0 {
+                    200_000 + r.below(200_000)
+                } else {
+                    r.below(3000)
+                };
                 write(&p, &r.bytes(n as usize), 0o600 + (r.below(0o100) as u32));
                 if r.below(4) == 0 {
                     let n = r.below(64) as usize;
@@ -187,7 +204,12 @@ fn tree_layer_top(root: &Path, seed: u64) {
 }
 
 fn copy_tree(from: &Path, to: &Path) {
-    let st = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -223,7 +245,10 @@ impl Opened {
         match oci::blob_kind(&blob) {
             BlobKind::OciManifest => {
                 assert_eq!(e.generation, Generation::B);
-                let l = oci::ImageManifest::parse(&blob).unwrap().rootfs_layer().unwrap();
+                let l = oci::ImageManifest::parse(&blob)
+                    .unwrap()
+                    .rootfs_layer()
+                    .unwrap();
                 let rb = read_blob(oci, &l.digest);
                 assert_eq!(rb.len() as u64, l.size);
                 let a = Aligned::new(&rb);
@@ -239,19 +264,27 @@ impl Opened {
                 let a = Aligned::new(&blob);
                 let r = Rootfs::parse(a.get()).unwrap();
                 assert_eq!(r.generation(), Generation::A);
-                let layers: Vec<_> = (0..r.layer_count()).map(|i| r.layer_blob(i).unwrap()).collect();
+                let layers: Vec<_> = (0..r.layer_count())
+                    .map(|i| r.layer_blob(i).unwrap())
+                    .collect();
                 bufs.push(a);
                 for d in layers {
                     bufs.push(Aligned::new(&read_blob(oci, &d)));
                 }
             }
         }
-        Self { gen: e.generation, bufs, oci: oci.to_path_buf() }
+        Self {
+            gen: e.generation,
+            bufs,
+            oci: oci.to_path_buf(),
+        }
     }
 
     fn image(&self) -> Image<'_> {
         match self.gen {
-            Generation::B => Image::from_rootfs(&Rootfs::parse(self.bufs[0].get()).unwrap()).unwrap(),
+            Generation::B => {
+                Image::from_rootfs(&Rootfs::parse(self.bufs[0].get()).unwrap()).unwrap()
+            }
             Generation::A => {
                 let mut img = Image::new();
                 for b in &self.bufs[1..] {
@@ -266,38 +299,42 @@ impl Opened {
 fn entries(img: &Image<'_>, dir: &Inode, visible: bool) -> Vec<(Vec<u8>, u64)> {
     let mut v = vec![];
     if visible {
-        let _ = img.for_each_visible_dir_entry(dir, 0, |e, _| {
-            v.push((e.name.to_vec(), e.ino));
-            ControlFlow::<()>::Continue(())
-        })
-        .unwrap();
+        let _ = img
+            .for_each_visible_dir_entry(dir, 0, |e, _| {
+                v.push((e.name.to_vec(), e.ino));
+                ControlFlow::<()>::Continue(())
+            })
+            .unwrap();
     } else {
-        let _ = img.for_each_dir_entry(dir, 0, |e| {
-            v.push((e.name.to_vec(), e.ino));
-            ControlFlow::<()>::Continue(())
-        })
-        .unwrap();
+        let _ = img
+            .for_each_dir_entry(dir, 0, |e| {
+                v.push((e.name.to_vec(), e.ino));
+                ControlFlow::<()>::Continue(())
+            })
+            .unwrap();
     }
     v
 }
 
 fn xattrs(img: &Image<'_>, i: &Inode) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut v = vec![];
-    let _ = img.for_each_xattr(i, |k, val| {
-        v.push((k.to_vec(), val.to_vec()));
-        ControlFlow::<()>::Continue(())
-    })
-    .unwrap();
+    let _ = img
+        .for_each_xattr(i, |k, val| {
+            v.push((k.to_vec(), val.to_vec()));
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
     v
 }
 
 fn chunks(img: &Image<'_>, i: &Inode) -> Vec<image::Chunk> {
     let mut v = vec![];
-    let _ = img.for_each_chunk(i, |_, c| {
-        v.push(c);
-        ControlFlow::<()>::Continue(())
-    })
-    .unwrap();
+    let _ = img
+        .for_each_chunk(i, |_, c| {
+            v.push(c);
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
     v
 }
 
@@ -309,7 +346,10 @@ fn mode_debug(img: &Image<'_>, i: &Inode) -> String {
                 .into_iter()
                 .map(|(n, ino)| format!("DirEnt {{ ino: {ino}, name: {n:?} }}"))
                 .collect();
-            format!("Dir {{ dir_list: DirList {{ look_below: {look_below}, entries: [{}] }} }}", e.join(", "))
+            format!(
+                "Dir {{ dir_list: DirList {{ look_below: {look_below}, entries: [{}] }} }}",
+                e.join(", ")
+            )
         }
         InodeKind::File { .. } => {
             let c: Vec<String> = chunks(img, i)
@@ -351,18 +391,29 @@ macro_rules! compare_with_upstream {
                 (Some(t), Some(o)) => {
                     seen += 1;
                     assert_eq!(t.ino, o.ino);
-                    assert_eq!((t.uid, t.gid, t.permissions & 0o7777), (o.uid, o.gid, o.permissions), "ino {ino}");
+                    assert_eq!(
+                        (t.uid, t.gid, t.permissions & 0o7777),
+                        (o.uid, o.gid, o.permissions),
+                        "ino {ino}"
+                    );
                     assert_eq!(format!("{:?}", t.mode), mode_debug(&img, &o), "ino {ino}");
                     let (tx, tl) = match &t.additional {
                         Some(a) => (
-                            a.xattrs.iter().map(|x| (x.key.clone(), x.val.clone())).collect::<Vec<_>>(),
+                            a.xattrs
+                                .iter()
+                                .map(|x| (x.key.clone(), x.val.clone()))
+                                .collect::<Vec<_>>(),
                             a.symlink_target.clone(),
                         ),
                         None => (vec![], None),
                     };
                     assert_eq!(tx, xattrs(&img, &o), "xattrs of ino {ino}");
                     if o.kind == InodeKind::Symlink {
-                        assert_eq!(tl.as_deref(), Some(img.symlink_target(&o).unwrap()), "ino {ino}");
+                        assert_eq!(
+                            tl.as_deref(),
+                            Some(img.symlink_target(&o).unwrap()),
+                            "ino {ino}"
+                        );
                     }
                 }
                 _ => panic!("ino {ino}: upstream {:?} ours {:?}", theirs.is_some(), ours),
@@ -390,10 +441,18 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
         let what = path.display().to_string();
         assert_eq!(inode.permissions as u32, md.mode() & 0o7777, "{what}");
         assert_eq!((inode.uid, inode.gid), (md.uid(), md.gid()), "{what}");
-        assert_eq!(*host_to_ours.entry(md.ino()).or_insert(inode.ino), inode.ino, "{what}: hard links");
+        assert_eq!(
+            *host_to_ours.entry(md.ino()).or_insert(inode.ino),
+            inode.ino,
+            "{what}: hard links"
+        );
         let fresh = seen_inos.insert(inode.ino);
         if path != src {
-            assert_eq!(image::nlink_of(&counts[..totals.used], inode.ino), Some(md.nlink() as u32), "{what}: nlink");
+            assert_eq!(
+                image::nlink_of(&counts[..totals.used], inode.ino),
+                Some(md.nlink() as u32),
+                "{what}: nlink"
+            );
         }
         let mut theirs: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for k in xattr::list(&path).unwrap() {
@@ -425,7 +484,13 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
             }
             assert!(img.lookup(&inode, b"does-not-exist").unwrap().is_none());
         } else if ft.is_file() {
-            let InodeKind::File { size, chunks: nchunks } = inode.kind else { panic!("{what}: not a file") };
+            let InodeKind::File {
+                size,
+                chunks: nchunks,
+            } = inode.kind
+            else {
+                panic!("{what}: not a file")
+            };
             assert_eq!(size, md.len(), "{what}: size");
             if fresh {
                 data += size;
@@ -452,7 +517,11 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
                     Some((i, within)) => {
                         let c = &cs[i];
                         let b = &blobs[&c.digest];
-                        assert_eq!(b[(c.offset + within) as usize], expect[off as usize], "{what}@{off}");
+                        assert_eq!(
+                            b[(c.offset + within) as usize],
+                            expect[off as usize],
+                            "{what}@{off}"
+                        );
                     }
                     None => assert_eq!(off, size),
                 }
@@ -460,19 +529,35 @@ fn compare_with_tree(o: &Opened, src: &Path) -> usize {
         } else if ft.is_symlink() {
             assert_eq!(inode.kind, InodeKind::Symlink, "{what}");
             let t = fs::read_link(&path).unwrap();
-            assert_eq!(img.symlink_target(&inode).unwrap(), t.as_os_str().as_encoded_bytes(), "{what}");
+            assert_eq!(
+                img.symlink_target(&inode).unwrap(),
+                t.as_os_str().as_encoded_bytes(),
+                "{what}"
+            );
         } else if ft.is_fifo() {
             assert_eq!(inode.kind, InodeKind::Fifo, "{what}");
         } else if ft.is_char_device() {
-            let InodeKind::Chr { major: ma, minor: mi } = inode.kind else {
+            let InodeKind::Chr {
+                major: ma,
+                minor: mi,
+            } = inode.kind
+            else {
                 panic!("{what}: not a character device: {:?}", inode.kind)
             };
-            assert_eq!((ma, mi), (libc::major(md.rdev()) as u64, libc::minor(md.rdev()) as u64), "{what}");
+            assert_eq!(
+                (ma, mi),
+                (libc::major(md.rdev()) as u64, libc::minor(md.rdev()) as u64),
+                "{what}"
+            );
         } else {
             panic!("{what}: unexpected type");
         }
     }
-    assert_eq!(totals.inodes as usize, seen_inos.len(), "reachable inode count");
+    assert_eq!(
+        totals.inodes as usize,
+        seen_inos.len(),
+        "reachable inode count"
+    );
     assert_eq!(totals.data_bytes, data, "data bytes");
     n
 }
@@ -511,11 +596,13 @@ fn build_a(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
     let image = pa::oci::Image::new(oci).unwrap();
     match base {
         None => {
-            let d = pa::builder::build_initial_rootfs::<pa::compression::Noop>(src, &image).unwrap();
+            let d =
+                pa::builder::build_initial_rootfs::<pa::compression::Noop>(src, &image).unwrap();
             image.add_tag(tag, d).unwrap();
         }
         Some(b) => {
-            let (d, image) = pa::builder::add_rootfs_delta::<pa::compression::Noop>(src, image, b).unwrap();
+            let (d, image) =
+                pa::builder::add_rootfs_delta::<pa::compression::Noop>(src, image, b).unwrap();
             image.add_tag(tag, d).unwrap();
         }
     }
@@ -527,11 +614,13 @@ fn check(oci: &Path, src: &Path, tag: &str, gen: Generation) -> (usize, usize) {
     let img = o.image();
     let inodes = match gen {
         Generation::B => {
-            let pfs = pb::reader::PuzzleFS::open(pb::oci::Image::open(oci).unwrap(), tag, None).unwrap();
+            let pfs =
+                pb::reader::PuzzleFS::open(pb::oci::Image::open(oci).unwrap(), tag, None).unwrap();
             compare_with_upstream!(img, pfs)
         }
         Generation::A => {
-            let pfs = pa::reader::PuzzleFS::open(pa::oci::Image::open(oci).unwrap(), tag, None).unwrap();
+            let pfs =
+                pa::reader::PuzzleFS::open(pa::oci::Image::open(oci).unwrap(), tag, None).unwrap();
             compare_with_upstream!(img, pfs)
         }
     };
@@ -600,8 +689,14 @@ fn run_layered(gen: Generation, seed: u64) {
     // The deleted names are whiteouts in the top layer, and gone from our view.
     let img = o.image();
     let root = img.inode(1).unwrap();
-    let gone = entries(&img, &root, false).into_iter().find(|e| e.0 == b"gone").expect("gone entry kept");
-    assert_eq!(img.find_inode(gone.1).unwrap().unwrap().kind, InodeKind::Whiteout);
+    let gone = entries(&img, &root, false)
+        .into_iter()
+        .find(|e| e.0 == b"gone")
+        .expect("gone entry kept");
+    assert_eq!(
+        img.find_inode(gone.1).unwrap().unwrap().kind,
+        InodeKind::Whiteout
+    );
     assert!(img.lookup(&root, b"gone").unwrap().is_none());
     eprintln!("{gen:?} layered seed {seed}: {inodes} inodes, {paths} paths agree");
 }

@@ -76,9 +76,8 @@ pub fn exercise_image(img_bufs: &[&[u8]], inline: bool, scratch: &mut [u64]) {
         match inode.kind {
             InodeKind::Dir { .. } => {
                 let _ = img.for_each_dir_entry(&inode, 0, |_| ControlFlow::<()>::Continue(()));
-                let _ = img.for_each_visible_dir_entry(&inode, 0, |_, _| {
-                    ControlFlow::<()>::Continue(())
-                });
+                let _ = img
+                    .for_each_visible_dir_entry(&inode, 0, |_, _| ControlFlow::<()>::Continue(()));
                 let _ = img.lookup(&inode, b"a");
             }
             InodeKind::File { chunks, size } => {

@@ -3,7 +3,7 @@
 //! Unit tests of the format core: JSON, digests, names, chunk mapping, and
 //! hand-built (valid and malformed) capnp messages.
 
-use crate::format::image::{self, chunk_for_offset, chunk_start, check_name, Image, InodeKind};
+use crate::format::image::{self, check_name, chunk_for_offset, chunk_start, Image, InodeKind};
 use crate::format::json;
 use crate::format::metadata_capnp as m;
 use crate::format::oci::{self, BlobKind};
@@ -23,7 +23,11 @@ impl Aligned {
         let mut raw = vec![0u8; bytes.len() + 8];
         let off = raw.as_ptr().align_offset(8);
         raw[off..off + bytes.len()].copy_from_slice(bytes);
-        Self { raw, off, len: bytes.len() }
+        Self {
+            raw,
+            off,
+            len: bytes.len(),
+        }
     }
     pub(crate) fn get(&self) -> &[u8] {
         &self.raw[self.off..self.off + self.len]
@@ -34,17 +38,20 @@ impl Aligned {
 
 #[test]
 fn json_basics() {
-    let v = json::parse(br#" {"a": [1, -2, {"b": null}], "s": "x\u00e9\ud83d\ude00\n\"", "t": true} "#).unwrap();
+    let v =
+        json::parse(br#" {"a": [1, -2, {"b": null}], "s": "x\u00e9\ud83d\ude00\n\"", "t": true} "#)
+            .unwrap();
     let o = v.as_object().unwrap();
     let a = o.get(b"a").unwrap().unwrap().as_array().unwrap();
     let mut nums = vec![];
-    let _ = a.for_each(|e| {
-        if let Ok(n) = e.as_i64() {
-            nums.push(n)
-        }
-        ControlFlow::<()>::Continue(())
-    })
-    .unwrap();
+    let _ = a
+        .for_each(|e| {
+            if let Ok(n) = e.as_i64() {
+                nums.push(n)
+            }
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
     assert_eq!(nums, vec![1, -2]);
     let s = o.get(b"s").unwrap().unwrap().as_str().unwrap();
     let mut buf = [0u8; 32];
@@ -57,7 +64,16 @@ fn json_basics() {
     assert!(o.get(b"missing").unwrap().is_none());
     // An escaped key matches its decoded form.
     let v = json::parse(br#"{"\u0061b": 5}"#).unwrap();
-    assert_eq!(v.as_object().unwrap().get(b"ab").unwrap().unwrap().as_u64().unwrap(), 5);
+    assert_eq!(
+        v.as_object()
+            .unwrap()
+            .get(b"ab")
+            .unwrap()
+            .unwrap()
+            .as_u64()
+            .unwrap(),
+        5
+    );
 }
 
 #[test]
@@ -83,14 +99,32 @@ fn json_rejects() {
         b"\"\xff\"",
         b"{'a':1}",
     ] {
-        assert!(json::parse(bad).is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+        assert!(
+            json::parse(bad).is_err(),
+            "accepted {:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
-    let deep_ok = format!("{}{}", "[".repeat(json::MAX_DEPTH), "]".repeat(json::MAX_DEPTH));
+    let deep_ok = format!(
+        "{}{}",
+        "[".repeat(json::MAX_DEPTH),
+        "]".repeat(json::MAX_DEPTH)
+    );
     assert!(json::parse(deep_ok.as_bytes()).is_ok());
-    let deep = format!("{}{}", "[".repeat(json::MAX_DEPTH + 1), "]".repeat(json::MAX_DEPTH + 1));
-    assert!(matches!(json::parse(deep.as_bytes()), Err(Error::Json { .. })));
+    let deep = format!(
+        "{}{}",
+        "[".repeat(json::MAX_DEPTH + 1),
+        "]".repeat(json::MAX_DEPTH + 1)
+    );
+    assert!(matches!(
+        json::parse(deep.as_bytes()),
+        Err(Error::Json { .. })
+    ));
     let big = vec![b' '; json::MAX_SIZE + 1];
-    assert_eq!(json::parse(&big).unwrap_err(), Error::JsonTooLarge(json::MAX_SIZE + 1));
+    assert_eq!(
+        json::parse(&big).unwrap_err(),
+        Error::JsonTooLarge(json::MAX_SIZE + 1)
+    );
 }
 
 #[test]
@@ -98,13 +132,34 @@ fn json_numbers_and_duplicates() {
     let v = json::parse(b"-9223372036854775808").unwrap();
     assert_eq!(v.as_i64().unwrap(), i64::MIN);
     assert!(v.as_u64().is_err());
-    assert!(json::parse(b"9223372036854775808").unwrap().as_i64().is_err());
-    assert_eq!(json::parse(b"18446744073709551615").unwrap().as_u64().unwrap(), u64::MAX);
-    assert!(json::parse(b"18446744073709551616").unwrap().as_u64().is_err());
+    assert!(json::parse(b"9223372036854775808")
+        .unwrap()
+        .as_i64()
+        .is_err());
+    assert_eq!(
+        json::parse(b"18446744073709551615")
+            .unwrap()
+            .as_u64()
+            .unwrap(),
+        u64::MAX
+    );
+    assert!(json::parse(b"18446744073709551616")
+        .unwrap()
+        .as_u64()
+        .is_err());
     let f = json::parse(b"1.5e3").unwrap();
     assert!(f.as_i64().is_err() && f.as_u64().is_err());
-    let v = json::parse(br#"{"a":1,"b":2,"a":3}"#).unwrap().as_object().unwrap();
-    assert!(matches!(v.get(b"a"), Err(Error::Json { what: "duplicate key", .. })));
+    let v = json::parse(br#"{"a":1,"b":2,"a":3}"#)
+        .unwrap()
+        .as_object()
+        .unwrap();
+    assert!(matches!(
+        v.get(b"a"),
+        Err(Error::Json {
+            what: "duplicate key",
+            ..
+        })
+    ));
     assert_eq!(v.get(b"b").unwrap().unwrap().as_u64().unwrap(), 2);
 }
 
@@ -118,7 +173,10 @@ fn digests() {
     assert_eq!(parse_digest(format!("sha256:{hex}").as_bytes()).unwrap(), d);
     let mut out = [0u8; 64];
     assert_eq!(digest_to_hex(&d, &mut out), hex.to_lowercase());
-    assert_eq!(parse_digest(&hex.as_bytes()[1..]), Err(Error::BadDigestLength(63)));
+    assert_eq!(
+        parse_digest(&hex.as_bytes()[1..]),
+        Err(Error::BadDigestLength(63))
+    );
     assert_eq!(parse_digest(b"sha512:00"), Err(Error::BadDigestLength(9)));
     let mut bad = hex.as_bytes().to_vec();
     bad[5] = b'g';
@@ -164,13 +222,21 @@ fn oci_index_and_manifest() {
     let idx = oci::Index::parse(b.as_bytes()).unwrap();
     assert_eq!(idx.generation(), Generation::B);
     let e = idx.find_tag("té".as_bytes()).unwrap();
-    assert_eq!((e.digest, e.size), (parse_digest(d.as_bytes()).unwrap(), 12));
+    assert_eq!(
+        (e.digest, e.size),
+        (parse_digest(d.as_bytes()).unwrap(), 12)
+    );
     assert_eq!(idx.find_tag(b"nope"), Err(Error::TagNotFound));
-    let a = format!(r#"{{"schemaVersion":-1,"manifests":[{{"digest":"sha256:{d}","size":3,"media_type":"x","annotations":{{"org.opencontainers.image.ref.name":"t"}}}}],"annotations":{{}}}}"#);
+    let a = format!(
+        r#"{{"schemaVersion":-1,"manifests":[{{"digest":"sha256:{d}","size":3,"media_type":"x","annotations":{{"org.opencontainers.image.ref.name":"t"}}}}],"annotations":{{}}}}"#
+    );
     let idx = oci::Index::parse(a.as_bytes()).unwrap();
     assert_eq!(idx.generation(), Generation::A);
     assert_eq!(idx.find_tag(b"t").unwrap().size, 3);
-    assert_eq!(oci::Index::parse(br#"{"schemaVersion":1,"manifests":[]}"#).unwrap_err(), Error::UnsupportedSchemaVersion(1));
+    assert_eq!(
+        oci::Index::parse(br#"{"schemaVersion":1,"manifests":[]}"#).unwrap_err(),
+        Error::UnsupportedSchemaVersion(1)
+    );
     let man = format!(
         r#"{{"schemaVersion":2,"config":{{}},"layers":[
         {{"mediaType":"application/vnd.puzzlefs.image.filedata.v1","digest":"sha256:{d}","size":1}},
@@ -178,13 +244,21 @@ fn oci_index_and_manifest() {
           "annotations":{{"io.puzzlefsoci.puzzlefs.puzzlefs_verity_root_hash":"{}"}}}}]}}"#,
         "01".repeat(32)
     );
-    let l = oci::ImageManifest::parse(man.as_bytes()).unwrap().rootfs_layer().unwrap();
+    let l = oci::ImageManifest::parse(man.as_bytes())
+        .unwrap()
+        .rootfs_layer()
+        .unwrap();
     assert_eq!(l.size, 99);
     assert_eq!(l.verity, Some([1u8; 32]));
     assert_eq!(oci::blob_kind(b"  {\"a\":1}"), BlobKind::OciManifest);
     assert_eq!(oci::blob_kind(&[0, 0, 0, 0, 5, 0, 0, 0]), BlobKind::Rootfs);
     let none = r#"{"schemaVersion":2,"layers":[]}"#;
-    assert_eq!(oci::ImageManifest::parse(none.as_bytes()).unwrap().rootfs_layer(), Err(Error::NoRootfsLayer));
+    assert_eq!(
+        oci::ImageManifest::parse(none.as_bytes())
+            .unwrap()
+            .rootfs_layer(),
+        Err(Error::NoRootfsLayer)
+    );
 }
 
 // ---- hand-built capnp messages ----
@@ -269,7 +343,10 @@ fn vector(inodes: &[(u64, K)]) -> Aligned {
 
 fn base_tree() -> Vec<(u64, K)> {
     vec![
-        (1, K::Dir(vec![(b"d", 2), (b"f", 3), (b"l", 4), (b"c", 5), (b"h", 3)])),
+        (
+            1,
+            K::Dir(vec![(b"d", 2), (b"f", 3), (b"l", 4), (b"c", 5), (b"h", 3)]),
+        ),
         (2, K::Dir(vec![(b"g", 6)])),
         (3, K::File(vec![(5, 10), (0, 20)])),
         (4, K::Lnk(b"target")),
@@ -282,33 +359,49 @@ fn base_tree() -> Vec<(u64, K)> {
 fn image_views() {
     let buf = rootfs_b(&[base_tree()]);
     let rootfs = Rootfs::parse(buf.get()).unwrap();
-    assert_eq!((rootfs.generation(), rootfs.layer_count()), (Generation::B, 1));
+    assert_eq!(
+        (rootfs.generation(), rootfs.layer_count()),
+        (Generation::B, 1)
+    );
     let img = Image::from_rootfs(&rootfs).unwrap();
     let root = img.inode(1).unwrap();
     assert_eq!(root.permissions, 0o755);
     assert_eq!((root.uid, root.gid), (1000, 100));
     let mut names = vec![];
-    let _ = img.for_each_dir_entry(&root, 0, |e| {
-        names.push((e.name.to_vec(), e.ino, e.index));
-        ControlFlow::<()>::Continue(())
-    })
-    .unwrap();
+    let _ = img
+        .for_each_dir_entry(&root, 0, |e| {
+            names.push((e.name.to_vec(), e.ino, e.index));
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
     assert_eq!(names[1], (b"f".to_vec(), 3, 1));
     let f = img.lookup(&root, b"f").unwrap().unwrap();
-    assert_eq!(f.kind, InodeKind::File { chunks: 2, size: 30 });
+    assert_eq!(
+        f.kind,
+        InodeKind::File {
+            chunks: 2,
+            size: 30
+        }
+    );
     let mut ends = [0u64; 2];
     img.fill_chunk_ends(&f, &mut ends).unwrap();
     assert_eq!(ends, [10, 30]);
     assert!(img.fill_chunk_ends(&f, &mut [0u64; 3]).is_err());
     let c = img.chunk(&f, 1).unwrap();
     assert_eq!((c.digest, c.offset, c.len), ([1u8; 32], 0, 20));
-    assert!(matches!(img.chunk(&f, 2), Err(Error::ChunkIndex { ino: 3, index: 2 })));
+    assert!(matches!(
+        img.chunk(&f, 2),
+        Err(Error::ChunkIndex { ino: 3, index: 2 })
+    ));
     assert_eq!(img.xattr_get(&f, b"user.k").unwrap(), Some(&b"v"[..]));
     assert_eq!(img.xattr_get(&f, b"user.z").unwrap(), None);
     let l = img.lookup(&root, b"l").unwrap().unwrap();
     assert_eq!(img.symlink_target(&l).unwrap(), b"target");
     let dev = img.inode(5).unwrap().kind;
-    assert!(matches!(dev, InodeKind::Chr { major: 1, minor: 3 } | InodeKind::Blk { major: 1, minor: 3 }));
+    assert!(matches!(
+        dev,
+        InodeKind::Chr { major: 1, minor: 3 } | InodeKind::Blk { major: 1, minor: 3 }
+    ));
     assert!(img.lookup(&root, b"zz").unwrap().is_none());
     assert_eq!(img.inode(99), Err(Error::InodeNotFound(99)));
     assert_eq!(img.inode(0), Err(Error::InodeNotFound(0)));
@@ -324,7 +417,10 @@ fn image_views() {
 fn layers_and_whiteouts() {
     // Top layer deletes /f (ino 3) and /d (ino 2), keeps the names with whiteouts.
     let top = vec![
-        (1, K::Dir(vec![(b"d", 2), (b"f", 3), (b"l", 4), (b"c", 5), (b"n", 7)])),
+        (
+            1,
+            K::Dir(vec![(b"d", 2), (b"f", 3), (b"l", 4), (b"c", 5), (b"n", 7)]),
+        ),
         (2, K::Wht),
         (3, K::Wht),
         (4, K::Lnk(b"new")),
@@ -337,15 +433,19 @@ fn layers_and_whiteouts() {
     assert!(img.lookup(&root, b"f").unwrap().is_none());
     assert!(img.lookup(&root, b"d").unwrap().is_none());
     assert_eq!(img.inode(3), Err(Error::InodeNotFound(3)));
-    assert_eq!(img.find_inode(3).unwrap().unwrap().kind, InodeKind::Whiteout);
+    assert_eq!(
+        img.find_inode(3).unwrap().unwrap().kind,
+        InodeKind::Whiteout
+    );
     let l = img.lookup(&root, b"l").unwrap().unwrap();
     assert_eq!(img.symlink_target(&l).unwrap(), b"new");
     let mut vis = vec![];
-    let _ = img.for_each_visible_dir_entry(&root, 0, |e, _| {
-        vis.push(e.name.to_vec());
-        ControlFlow::<()>::Continue(())
-    })
-    .unwrap();
+    let _ = img
+        .for_each_visible_dir_entry(&root, 0, |e, _| {
+            vis.push(e.name.to_vec());
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
     assert_eq!(vis, vec![b"l".to_vec(), b"c".to_vec(), b"n".to_vec()]);
     let mut counts = vec![image::LinkCount::default(); img.inode_slots()];
     let t = img.count_links(&mut counts).unwrap();
@@ -359,7 +459,10 @@ fn layers_and_whiteouts() {
     img.push_layer(a.get()).unwrap();
     img.push_layer(b.get()).unwrap();
     assert!(img.lookup(&img.inode(1).unwrap(), b"f").unwrap().is_none());
-    assert_eq!(img.inode(6).unwrap().kind, InodeKind::File { chunks: 0, size: 0 });
+    assert_eq!(
+        img.inode(6).unwrap().kind,
+        InodeKind::File { chunks: 0, size: 0 }
+    );
 }
 
 #[test]
@@ -368,8 +471,14 @@ fn malformed_messages() {
         let b = rootfs_b(&[inodes]);
         Image::from_rootfs(&Rootfs::parse(b.get()).unwrap()).map(|_| ())
     };
-    assert_eq!(check(vec![(2, K::Wht), (1, K::Wht)]), Err(Error::UnsortedInodes { layer: 0, ino: 1 }));
-    assert_eq!(check(vec![(1, K::Wht), (1, K::Wht)]), Err(Error::DuplicateInode { layer: 0, ino: 1 }));
+    assert_eq!(
+        check(vec![(2, K::Wht), (1, K::Wht)]),
+        Err(Error::UnsortedInodes { layer: 0, ino: 1 })
+    );
+    assert_eq!(
+        check(vec![(1, K::Wht), (1, K::Wht)]),
+        Err(Error::DuplicateInode { layer: 0, ino: 1 })
+    );
     assert_eq!(check(vec![(0, K::Wht)]), Err(Error::ZeroIno { layer: 0 }));
     let view = |inodes: Vec<(u64, K)>, f: &dyn Fn(&Image<'_>) -> Result<(), Error>| {
         let b = rootfs_b(&[inodes]);
@@ -377,7 +486,8 @@ fn malformed_messages() {
         f(&img)
     };
     let readdir = |img: &Image<'_>| {
-        img.for_each_dir_entry(&img.inode(1)?, 0, |_| ControlFlow::<()>::Continue(())).map(|_| ())
+        img.for_each_dir_entry(&img.inode(1)?, 0, |_| ControlFlow::<()>::Continue(()))
+            .map(|_| ())
     };
     for (name, why) in [
         (&b""[..], NameError::Empty),
@@ -386,31 +496,66 @@ fn malformed_messages() {
         (b"a\0", NameError::Nul),
     ] {
         let name: &'static [u8] = Box::leak(name.to_vec().into_boxed_slice());
-        assert_eq!(view(vec![(1, K::Dir(vec![(name, 2)])), (2, K::Wht)], &readdir), Err(Error::BadName { ino: 1, why }));
+        assert_eq!(
+            view(vec![(1, K::Dir(vec![(name, 2)])), (2, K::Wht)], &readdir),
+            Err(Error::BadName { ino: 1, why })
+        );
     }
-    assert_eq!(view(vec![(1, K::Dir(vec![(b"x", 0)]))], &readdir), Err(Error::BadDirEntryIno { ino: 1 }));
+    assert_eq!(
+        view(vec![(1, K::Dir(vec![(b"x", 0)]))], &readdir),
+        Err(Error::BadDirEntryIno { ino: 1 })
+    );
     // Chunk length sums and offset + len must not overflow.
-    assert_eq!(view(vec![(1, K::File(vec![(0, u64::MAX), (0, 1)]))], &|img| img.inode(1).map(|_| ())), Err(Error::ChunkOverflow { ino: 1 }));
-    assert_eq!(view(vec![(1, K::File(vec![(1, u64::MAX)]))], &|img| img.inode(1).map(|_| ())), Err(Error::ChunkOverflow { ino: 1 }));
+    assert_eq!(
+        view(vec![(1, K::File(vec![(0, u64::MAX), (0, 1)]))], &|img| img
+            .inode(1)
+            .map(|_| ())),
+        Err(Error::ChunkOverflow { ino: 1 })
+    );
+    assert_eq!(
+        view(vec![(1, K::File(vec![(1, u64::MAX)]))], &|img| img
+            .inode(1)
+            .map(|_| ())),
+        Err(Error::ChunkOverflow { ino: 1 })
+    );
     // Symlink targets.
-    assert_eq!(view(vec![(1, K::Lnk(b""))], &|img| img.symlink_target(&img.inode(1)?).map(|_| ())), Err(Error::BadSymlinkTarget { ino: 1 }));
+    assert_eq!(
+        view(vec![(1, K::Lnk(b""))], &|img| img
+            .symlink_target(&img.inode(1)?)
+            .map(|_| ())),
+        Err(Error::BadSymlinkTarget { ino: 1 })
+    );
     let long: &'static [u8] = Box::leak(vec![b'a'; 4096].into_boxed_slice());
-    assert_eq!(view(vec![(1, K::Lnk(long))], &|img| img.symlink_target(&img.inode(1)?).map(|_| ())), Err(Error::BadSymlinkTarget { ino: 1 }));
+    assert_eq!(
+        view(vec![(1, K::Lnk(long))], &|img| img
+            .symlink_target(&img.inode(1)?)
+            .map(|_| ())),
+        Err(Error::BadSymlinkTarget { ino: 1 })
+    );
     // A directory cycle terminates the walk; a dangling entry is an error.
-    let cyc = vec![(1, K::Dir(vec![(b"a", 2)])), (2, K::Dir(vec![(b"up", 1), (b"me", 2)]))];
+    let cyc = vec![
+        (1, K::Dir(vec![(b"a", 2)])),
+        (2, K::Dir(vec![(b"up", 1), (b"me", 2)])),
+    ];
     let walk = |img: &Image<'_>| {
         let mut c = vec![image::LinkCount::default(); img.inode_slots()];
         img.count_links(&mut c).map(|_| ())
     };
     assert_eq!(view(cyc, &walk), Ok(()));
-    assert_eq!(view(vec![(1, K::Dir(vec![(b"a", 9)]))], &walk), Err(Error::InodeNotFound(9)));
+    assert_eq!(
+        view(vec![(1, K::Dir(vec![(b"a", 9)]))], &walk),
+        Err(Error::InodeNotFound(9))
+    );
     assert_eq!(view(vec![(2, K::Dir(vec![]))], &walk), Err(Error::BadRoot));
     // Misaligned buffers, truncations and garbage are errors, never panics.
     let b = rootfs_b(&[base_tree()]);
     let mut shifted = vec![0u8; b.get().len() + 9];
     let off = shifted.as_ptr().align_offset(8) + 1;
     shifted[off..off + b.get().len()].copy_from_slice(b.get());
-    assert_eq!(Rootfs::parse(&shifted[off..off + b.get().len()]).unwrap_err(), Error::Misaligned);
+    assert_eq!(
+        Rootfs::parse(&shifted[off..off + b.get().len()]).unwrap_err(),
+        Error::Misaligned
+    );
     for len in 0..b.get().len() {
         let t = Aligned::new(&b.get()[..len]);
         crate::exercise_image(&[t.get()], true, &mut [0u64; 64]);
@@ -426,8 +571,12 @@ fn malformed_messages() {
     }
     // Unknown manifest versions.
     let mut msg = capnp::message::Builder::new_default();
-    msg.init_root::<m::rootfs::Builder<'_>>().set_manifest_version(7);
-    assert_eq!(Rootfs::parse(serialize(&msg).get()).unwrap_err(), Error::UnsupportedManifestVersion(7));
+    msg.init_root::<m::rootfs::Builder<'_>>()
+        .set_manifest_version(7);
+    assert_eq!(
+        Rootfs::parse(serialize(&msg).get()).unwrap_err(),
+        Error::UnsupportedManifestVersion(7)
+    );
 }
 
 #[test]
@@ -444,8 +593,16 @@ fn limits_are_per_operation() {
     // 40 directories is fine (each is a separate inode), but a list of
     // lists beyond 16 levels cannot be reached through our schema, so check
     // the error mapping of the capnp kinds instead.
-    assert_eq!(Error::from(capnp::Error::from_kind(capnp::ErrorKind::ReadLimitExceeded)), Error::TraversalLimit);
-    assert_eq!(Error::from(capnp::Error::from_kind(capnp::ErrorKind::NestingLimitExceeded)), Error::NestingLimit);
+    assert_eq!(
+        Error::from(capnp::Error::from_kind(capnp::ErrorKind::ReadLimitExceeded)),
+        Error::TraversalLimit
+    );
+    assert_eq!(
+        Error::from(capnp::Error::from_kind(
+            capnp::ErrorKind::NestingLimitExceeded
+        )),
+        Error::NestingLimit
+    );
 }
 
 // ---- the in-kernel self-tests (fs/puzzlefs/format/selftest.rs), run on the host ----
@@ -458,6 +615,10 @@ fn kunit_selftests() {
             failed.push(format!("{name}: {why}"));
         }
     }
-    assert!(failed.is_empty(), "self-tests failed:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "self-tests failed:\n{}",
+        failed.join("\n")
+    );
     assert!(crate::format::selftest::ALL.len() >= 17);
 }

@@ -25,13 +25,17 @@ fn as_bytes(v: &[u64], len: usize) -> &[u8] {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut scratch = [0u64; 256];
     if mode & 1 == 0 {
         let a = aligned(rest);
         puzzlefs_format_host::exercise_image(&[as_bytes(&a, rest.len())], true, &mut scratch);
     } else {
-        let Some((&cut, rest)) = rest.split_first() else { return };
+        let Some((&cut, rest)) = rest.split_first() else {
+            return;
+        };
         let cut = (usize::from(cut) * 8).min(rest.len());
         let (x, y) = rest.split_at(cut);
         let (ax, ay) = (aligned(x), aligned(y));
