@@ -13,7 +13,6 @@ use kernel::{
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
-        LocalFile,
     },
     prelude::*,
 };
@@ -93,11 +92,7 @@ fn fill(inode: &INode<PuzzleFs>, folio: &mut LockedFolio<'_>) -> Result {
 impl AddressSpaceOperations for PuzzleAops {
     type FileSystem = PuzzleFs;
 
-    fn read_folio(
-        _file: Option<&LocalFile>,
-        inode: &INode<PuzzleFs>,
-        mut folio: LockedFolio<'_>,
-    ) -> Result {
+    fn read_folio(inode: &INode<PuzzleFs>, mut folio: LockedFolio<'_>) -> Result {
         let r = fill(inode, &mut folio);
         folio.end_read(r.is_ok());
         r

@@ -18,11 +18,7 @@
 //! [`NewINode::set_large_folios`]: super::inode::NewINode::set_large_folios
 //!
 //! ```ignore
-//! fn read_folio(
-//!     _file: Option<&LocalFile>,
-//!     inode: &INode<MyFs>,
-//!     mut folio: LockedFolio<'_>,
-//! ) -> Result {
+//! fn read_folio(inode: &INode<MyFs>, mut folio: LockedFolio<'_>) -> Result {
 //!     let size = inode.size();
 //!     let n = my_read(inode, folio.pos(), &mut folio)?;   // bytes of file data written
 //!     folio.zero(n, folio.size() - n)?;
@@ -34,7 +30,7 @@
 use crate::{
     bindings,
     error::{Result, VTABLE_DEFAULT_ERROR},
-    fs::{folio::LockedFolio, fs_context::FileSystem, inode::INode, LocalFile},
+    fs::{folio::LockedFolio, fs_context::FileSystem, inode::INode},
     prelude::*,
 };
 use core::{marker::PhantomData, ptr::NonNull};
@@ -85,14 +81,12 @@ pub trait AddressSpaceOperations {
     /// Reads one folio of `inode` (`read_folio`). The folio must be ended (see [`LockedFolio`]);
     /// returning an error after dropping it reports the error to the reader.
     ///
-    /// `file` is the file the read goes through, if any (page faults and `read(2)` pass one;
-    /// some internal reads do not). It is a [`LocalFile`]: the reader may be inside an
-    /// `fdget_pos` section on this thread, so the file must not be shared with other threads.
-    fn read_folio(
-        file: Option<&LocalFile>,
-        inode: &INode<Self::FileSystem>,
-        folio: LockedFolio<'_>,
-    ) -> Result;
+    /// The C callback's `struct file *` is not passed on: it may be NULL, and when it is not,
+    /// neither [`File`](super::File) nor [`LocalFile`](super::LocalFile) describes it (the
+    /// read may run on another task than one inside an unlocked `fdget_pos` section on it,
+    /// e.g. after `pidfd_getfd()`, or from khugepaged). A filesystem that needs the opener's
+    /// data will need a borrowed view that makes no `f_pos` promise.
+    fn read_folio(inode: &INode<Self::FileSystem>, folio: LockedFolio<'_>) -> Result;
 
     /// Reads a batch of folios of `inode` ahead of use (`readahead`). Errors are not reported:
     /// failed folios are read again with `read_folio` when needed.
@@ -126,7 +120,7 @@ impl<A: AddressSpaceOperations> Tables<A> {
     /// Only called by the C side as the operation it is installed as, with the arguments
     /// its C prototype documents as valid for the duration of the call.
     unsafe extern "C" fn read_folio_callback(
-        file: *mut bindings::file,
+        _file: *mut bindings::file,
         folio: *mut bindings::folio,
     ) -> crate::ffi::c_int {
         // SAFETY: The VFS passes a locked, not up-to-date folio of the page cache of an inode of
@@ -140,12 +134,7 @@ impl<A: AddressSpaceOperations> Tables<A> {
         };
         // SAFETY: See above.
         let folio = unsafe { LockedFolio::from_raw(folio) };
-        // SAFETY: `file` is NULL or an open file that the caller holds a reference to for the
-        // call. The caller is the task that reads through it, so any `fdget_pos` section on it
-        // that skipped `f_pos_lock` is on this thread, as `LocalFile` requires; the reference
-        // does not outlive the call.
-        let file = (!file.is_null()).then(|| unsafe { LocalFile::from_raw_file(file) });
-        match A::read_folio(file, inode, folio) {
+        match A::read_folio(inode, folio) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
