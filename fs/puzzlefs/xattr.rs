@@ -73,9 +73,6 @@ static USER: Handler<PuzzleFs> = Handler::new::<UserXattr>();
 static TRUSTED: Handler<PuzzleFs> = Handler::new::<TrustedXattr>();
 static SECURITY: Handler<PuzzleFs> = Handler::new::<SecurityXattr>();
 
-/// The handlers, in the order `list` asks them.
-static HANDLER_LIST: [&Handler<PuzzleFs>; 3] = [&USER, &TRUSTED, &SECURITY];
-
 /// The handlers installed on every PuzzleFS superblock.
 pub(crate) static HANDLERS: Handlers<PuzzleFs> =
     Handlers::new(&[Some(&USER), Some(&TRUSTED), Some(&SECURITY), None]);
@@ -88,14 +85,14 @@ pub(crate) fn list(
     list: &mut ListBuffer<'_>,
 ) -> Result {
     let info = inode.super_block().data();
-    // Whether each handler may list to this caller, asked once per call (not per name:
-    // `capable()` is audited).
+    // Whether each handler (in `HANDLERS` order) may list to this caller, asked once per call,
+    // not per name: `capable()` is audited.
     let mut allowed: [Option<bool>; 3] = [None; 3];
     let mut err = Ok(());
     let _ = info
         .image
         .for_each_xattr(&inode.data().inode, |name, _| {
-            let Some((h, can)) = HANDLER_LIST
+            let Some((h, can)) = HANDLERS
                 .iter()
                 .zip(allowed.iter_mut())
                 .find(|(h, _)| name.starts_with(h.prefix()))

@@ -285,6 +285,11 @@ impl<T: FileSystem> Handlers<T> {
         Self { list }
     }
 
+    /// Returns the handlers, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static Handler<T>> {
+        self.list.iter().flatten().copied()
+    }
+
     pub(crate) fn as_raw(&self) -> *const *const bindings::xattr_handler {
         // `Option<&Handler<T>>` has the layout of a nullable pointer to `struct xattr_handler`
         // (`Handler` is `repr(transparent)` over it and a ZST), so the slice is a
