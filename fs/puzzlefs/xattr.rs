@@ -73,9 +73,12 @@ static USER: Handler<PuzzleFs> = Handler::new::<UserXattr>();
 static TRUSTED: Handler<PuzzleFs> = Handler::new::<TrustedXattr>();
 static SECURITY: Handler<PuzzleFs> = Handler::new::<SecurityXattr>();
 
+/// The NULL-terminated handler table.
+static TABLE: [Option<&Handler<PuzzleFs>>; 4] =
+    [Some(&USER), Some(&TRUSTED), Some(&SECURITY), None];
+
 /// The handlers installed on every PuzzleFS superblock.
-pub(crate) static HANDLERS: Handlers<PuzzleFs> =
-    Handlers::new(&[Some(&USER), Some(&TRUSTED), Some(&SECURITY), None]);
+pub(crate) static HANDLERS: Handlers<PuzzleFs> = Handlers::new(&TABLE);
 
 /// Lists the xattr names of `inode` (listxattr) in stored order: those that a handler serves
 /// and may list to the caller.
@@ -87,7 +90,7 @@ pub(crate) fn list(
     let info = inode.super_block().data();
     // Whether each handler (in `HANDLERS` order) may list to this caller, asked once per call,
     // not per name: `capable()` is audited.
-    let mut allowed: [Option<bool>; 3] = [None; 3];
+    let mut allowed = [None::<bool>; TABLE.len()];
     let mut err = Ok(());
     let _ = info
         .image
