@@ -6,6 +6,7 @@
  * read-only filesystem written in Rust calls.
  */
 
+#include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/highmem.h>
@@ -182,4 +183,10 @@ __rust_helper bool rust_helper_xattr_handler_can_list(const struct xattr_handler
 						     struct dentry *dentry)
 {
 	return xattr_handler_can_list(handler, dentry);
+}
+
+__rust_helper void rust_helper_bvec_set_folio(struct bio_vec *bv, struct folio *folio,
+					      size_t len, size_t offset)
+{
+	bvec_set_folio(bv, folio, len, offset);
 }

@@ -49,6 +49,12 @@ impl<'a> LockedFolio<'a> {
         }
     }
 
+    /// Returns the raw `struct folio` pointer, for reads that the abstractions in this crate
+    /// direct into the folio while it is locked (e.g. a `bio_vec` over its memory).
+    pub(crate) fn as_raw(&self) -> *mut bindings::folio {
+        self.folio.as_ptr()
+    }
+
     /// Returns the byte position of the folio in the file (`folio_pos()`).
     pub fn pos(&self) -> i64 {
         // SAFETY: The folio is locked in the page cache (type invariant), so its index is stable.

@@ -152,21 +152,36 @@ impl PrivateMount {
         to_result(unsafe {
             bindings::inode_permission((*p.0.mnt).mnt_idmap, inode, MAY_READ as i32)
         })?;
+        // Reading must not write: no atime updates, where the mounter may ask for that (as
+        // overlayfs does for its lower files; `O_NOATIME` needs ownership or `CAP_FOWNER`).
+        let mut flags = bindings::O_RDONLY | bindings::O_LARGEFILE;
+        // SAFETY: `inode` and `p.0.mnt` are pinned by `p`; the check uses the current
+        // (overridden) credentials.
+        if unsafe { bindings::inode_owner_or_capable((*p.0.mnt).mnt_idmap, inode) } {
+            flags |= bindings::O_NOATIME;
+        }
         // SAFETY: `p` is a valid path; `kernel_file_open` returns a new file, not accounted in
         // `nr_files` and not installed in a file table, with its own path references, or an
         // error.
         let file = from_err_ptr(unsafe {
-            bindings::kernel_file_open(
-                &p.0,
-                (bindings::O_RDONLY | bindings::O_LARGEFILE) as i32,
-                self.cred.as_ptr(),
-            )
+            bindings::kernel_file_open(&p.0, flags as i32, self.cred.as_ptr())
         })?;
         let file = NonNull::new(file).ok_or(EINVAL)?;
         // SAFETY: `File` is `repr(transparent)` over `struct file`, and we own the reference
         // returned by `kernel_file_open`, which we transfer to the `ARef`.
         let file = unsafe { ARef::from_raw(file.cast::<File>()) };
         Ok(RegularFile { file })
+    }
+}
+
+impl PrivateMount {
+    /// Returns the stacking depth (`s_stack_depth`) of the filesystem the directory is on. A
+    /// filesystem that reads its data through this mount stacks one level above it (see
+    /// [`NewSuperBlock::set_stack_depth`](super::sb::NewSuperBlock::set_stack_depth)).
+    pub fn stack_depth(&self) -> i32 {
+        // SAFETY: `mnt` is our mount (type invariant); its superblock is pinned by the mount and
+        // `s_stack_depth` is constant once the superblock is mounted.
+        unsafe { (*(*self.mnt.as_ptr()).mnt_sb).s_stack_depth }
     }
 }
 
@@ -233,17 +248,78 @@ impl RegularFile {
         Ok(())
     }
 
+    /// Whether the file's filesystem can read without caching (`FOP_DONTCACHE`), i.e. whether
+    /// [`ReadCache::DontCache`] has an effect.
+    pub fn can_dontcache(&self) -> bool {
+        // SAFETY: The file is open, so `f_op` is valid and constant.
+        unsafe { (*(*self.file.as_ptr()).f_op).fop_flags & bindings::FOP_DONTCACHE != 0 }
+    }
+
     /// Fills `len` bytes of `folio` from byte `offset` of the folio with the file's bytes from
-    /// position `pos`; a file too short for that is `EIO`.
+    /// position `pos`, with one read call per contiguous piece (`vfs_iter_read()` over a
+    /// `bio_vec` of the folio's memory: the file's filesystem copies straight into the folio,
+    /// page by page, without a bounce buffer). A file too short for that is `EIO`.
+    ///
+    /// With [`ReadCache::DontCache`] the file's own page cache is dropped once read
+    /// (`RWF_DONTCACHE`), where its filesystem supports that ([`Self::can_dontcache`]): the
+    /// data then lives in `folio` only.
     pub fn read_into_folio(
         &self,
         folio: &mut LockedFolio<'_>,
         offset: usize,
         len: usize,
         pos: i64,
+        cache: ReadCache,
     ) -> Result {
-        folio.fill(offset, len, |buf, done| {
-            self.read_exact_at(buf, pos.checked_add(done as i64).ok_or(EINVAL)?)
-        })
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > folio.size() || u32::try_from(len).is_err() {
+            return Err(EINVAL);
+        }
+        let rwf = match cache {
+            ReadCache::DontCache if self.can_dontcache() => bindings::RWF_DONTCACHE,
+            _ => 0,
+        };
+        // As the opener, once for the whole piece (see `read_at`).
+        // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
+        // it is open, which it is for the life of `self`.
+        let _creds = unsafe { CredGuard::from_raw((*self.file.as_ptr()).f_cred) };
+        let mut done = 0usize;
+        while done < len {
+            let at = offset + done;
+            let n = len - done;
+            // SAFETY: All-zero is a valid (empty) `bio_vec` and `iov_iter`.
+            let mut bv: bindings::bio_vec = unsafe { core::mem::zeroed() };
+            // SAFETY: As above.
+            let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
+            // SAFETY: `at..at + n` is inside the folio (checked above), which is locked and ours
+            // until it is ended, so nobody else writes to that memory; `n` fits in a `u32`
+            // (checked above). The `bio_vec` and the iterator are locals that outlive the read.
+            unsafe {
+                bindings::bvec_set_folio(&mut bv, folio.as_raw(), n, at);
+                bindings::iov_iter_bvec(&mut iter, bindings::ITER_DEST, &bv, 1, n);
+            }
+            let mut p = pos
+                .checked_add(i64::try_from(done).map_err(|_| EINVAL)?)
+                .ok_or(EINVAL)?;
+            // SAFETY: The file is open for reading; `iter` describes `n` bytes of the locked
+            // folio; `p` is a local. The read completes before `vfs_iter_read` returns (it is
+            // not given a kiocb to complete later).
+            let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), &mut iter, &mut p, rwf) };
+            let r = usize::try_from(r).map_err(|_| Error::from_errno(r as i32))?;
+            if r == 0 {
+                return Err(EIO);
+            }
+            done += r.min(n);
+        }
+        Ok(())
     }
+}
+
+/// How a read through [`RegularFile::read_into_folio`] uses the file's own page cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadCache {
+    /// Like any other read: the data stays cached in the file's page cache as well.
+    Keep,
+    /// Drop the file's cached pages once read (`RWF_DONTCACHE`) where supported.
+    DontCache,
 }

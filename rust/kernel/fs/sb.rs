@@ -179,6 +179,31 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
         self
     }
 
+    /// Sets the stacking depth (`s_stack_depth`): a filesystem that reads files of another one
+    /// is one level above it (e.g. `PrivateMount::stack_depth() + 1`). Each level nests the
+    /// lower filesystem's I/O in the upper one's on the same kernel stack, so depths above
+    /// `FILESYSTEM_MAX_STACK_DEPTH` are refused with `EINVAL`, as overlayfs does.
+    pub fn set_stack_depth(&mut self, depth: i32) -> Result<&mut Self> {
+        let max = bindings::FILESYSTEM_MAX_STACK_DEPTH as i32;
+        if !(0..=max).contains(&depth) {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant we own the new superblock exclusively.
+        unsafe { (*self.sb).s_stack_depth = depth };
+        Ok(self)
+    }
+
+    /// Gives the superblock a backing device info of its own (`super_setup_bdi()`), with the
+    /// default readahead window. Superblocks without a block device otherwise share
+    /// `noop_backing_dev_info`, whose readahead window is zero: every read would then reach
+    /// `read_folio` one folio at a time and `readahead` would never be called.
+    pub fn setup_bdi(&mut self) -> Result<&mut Self> {
+        // SAFETY: By the type invariant we own the new superblock exclusively; the VFS frees the
+        // bdi with the superblock.
+        crate::error::to_result(unsafe { bindings::super_setup_bdi(self.sb) })?;
+        Ok(self)
+    }
+
     /// Returns the device number of the (anonymous) superblock, e.g. for `statfs`'s `f_fsid`.
     pub fn dev(&self) -> u32 {
         // SAFETY: By the type invariant the superblock is valid; `s_dev` is set by
