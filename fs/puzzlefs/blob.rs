@@ -1,39 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The blobs of an image: the image directory, verified metadata blobs and the chunk blob cache.
+//! The blobs of an image: the image directory, verified metadata blobs and the chunk blobs.
 //!
 //! All blobs live under `blobs/sha256/<hex digest>` of the image directory, which is resolved
 //! once at mount time into a private mount ([`PrivateMount`]), so that later changes to the mount
 //! tree cannot change what the filesystem reads, and names cannot escape it.
 //!
 //! Metadata blobs (index, manifest, rootfs, inode vectors) are read whole at mount time into
-//! 8-byte aligned kernel memory and checked against their name (sha256) before anything parses
-//! them. Chunk blobs are opened when an inode that uses them is instantiated and kept open in a
-//! per-superblock cache until unmount, so the read path does no path lookups in the common case.
+//! 8-byte aligned kernel memory, charged to the mounter, hashed in steps and checked against
+//! their name (sha256) before anything parses them; they are freed once the image is compiled.
+//!
+//! Chunk blobs are opened lazily, the first time a read needs one, never for a `stat`. Each
+//! distinct blob of the image has a slot ([`BlobSlot`], indexed like the compiled blob table) that
+//! is set once and read without a lock: the read path goes from an extent to its blob index to
+//! an open file in two array lookups. At most [`BlobStore::max_open`] blobs are kept open per
+//! mount; past that, a read opens the blob for itself and closes it afterwards. A blob that
+//! cannot be opened because it is missing or not a readable regular file is remembered, so that
+//! every later read of it fails at once instead of repeating the path walk.
 
 use crate::format::{self, Digest, DIGEST_HEX_LEN};
+use crate::internal::image_gfp;
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::{
     alloc::KVVec,
     crypto::Sha256,
     fs::mount::{PrivateMount, RegularFile},
-    new_mutex,
     prelude::*,
     str::CString,
-    sync::{Arc, Mutex},
 };
 use zerocopy::IntoBytes;
 
-/// Largest metadata blob read at mount time (bytes): bounds the allocation an image can ask for.
-pub(crate) const MAX_METADATA_BLOB: usize = 256 << 20;
-
-/// Largest JSON document read (`index.json`, image manifests).
-pub(crate) const MAX_JSON_BLOB: usize = format::json::MAX_SIZE;
-
 /// Bytes hashed per step when verifying a blob: bounds the time with preemption off.
 const HASH_STEP: usize = 256 << 10;
-
-/// Most chunk blobs kept open per mount. Past this, reads open the blob by name each time.
-const MAX_CACHED_BLOBS: usize = 16384;
 
 /// A blob read whole into 8-byte aligned memory (capnp messages must be aligned).
 pub(crate) struct Buffer {
@@ -61,24 +59,40 @@ pub(crate) fn blob_path(digest: &Digest) -> Result<CString> {
 
 /// A chunk blob, open for reading.
 pub(crate) struct BlobFile {
-    pub(crate) digest: Digest,
     pub(crate) file: RegularFile,
     /// The size when it was opened: images are immutable, a blob that shrinks later reads short
     /// and fails with `EIO`.
     pub(crate) size: u64,
 }
 
-/// The open chunk blobs of one mount, sorted by digest.
-#[pin_data]
-pub(crate) struct BlobCache {
-    #[pin]
-    files: Mutex<KVec<Arc<BlobFile>>>,
+/// A chunk blob for one read: kept open by the store, or opened for this read only.
+pub(crate) enum OpenBlob<'a> {
+    /// Owned by the store until unmount.
+    Kept(&'a BlobFile),
+    /// Opened past the store's limit; closed when dropped.
+    Once(BlobFile),
 }
 
-/// The image directory of a mount and its chunk blob cache.
-pub(crate) struct BlobStore {
-    dir: PrivateMount,
-    cache: Pin<KBox<BlobCache>>,
+impl core::ops::Deref for OpenBlob<'_> {
+    type Target = BlobFile;
+
+    fn deref(&self) -> &BlobFile {
+        match self {
+            OpenBlob::Kept(f) => f,
+            OpenBlob::Once(f) => f,
+        }
+    }
+}
+
+/// The open state of one chunk blob.
+///
+/// # Invariants
+///
+/// `file` is null or a pointer from `KBox::into_raw` that is never changed again and is owned by
+/// the slot (freed by [`BlobStore`]'s `Drop`). `failed` is 0 or a negative errno.
+struct BlobSlot {
+    file: AtomicPtr<BlobFile>,
+    failed: AtomicI32,
 }
 
 /// Why a blob could not be used.
@@ -91,17 +105,53 @@ pub(crate) enum BlobError {
     Mismatch,
 }
 
+/// The image directory of a mount and its chunk blobs.
+pub(crate) struct BlobStore {
+    dir: PrivateMount,
+    /// One slot per blob of the compiled blob table, in its order.
+    slots: KVVec<BlobSlot>,
+    open: AtomicUsize,
+    max_open: usize,
+}
+
+/// Whether a failure to open a blob is a property of the image directory (remembered), rather
+/// than of the moment (memory, a signal: tried again next time).
+fn permanent(e: Error) -> bool {
+    [ENOENT, ENOTDIR, EACCES, EPERM, EXDEV, ELOOP, EINVAL, EISDIR].contains(&e)
+}
+
 impl BlobStore {
     /// Resolves the image directory `root` (an absolute path) with the mounter's credentials.
     pub(crate) fn new(root: &CStr, cred: &kernel::cred::Credential) -> Result<Self> {
-        let dir = PrivateMount::new(root, cred)?;
-        let cache = KBox::pin_init(
-            pin_init!(BlobCache {
-                files <- new_mutex!(KVec::new()),
-            }),
-            GFP_KERNEL,
-        )?;
-        Ok(Self { dir, cache })
+        Ok(Self {
+            dir: PrivateMount::new(root, cred)?,
+            slots: KVVec::new(),
+            open: AtomicUsize::new(0),
+            max_open: 0,
+        })
+    }
+
+    /// The private mount of the image directory.
+    pub(crate) fn dir(&self) -> &PrivateMount {
+        &self.dir
+    }
+
+    /// Makes room for the `count` chunk blobs of the compiled image, of which at most `max_open`
+    /// are kept open at once.
+    pub(crate) fn set_chunk_blobs(&mut self, count: usize, max_open: usize) -> Result {
+        let mut slots = KVVec::with_capacity(count, image_gfp())?;
+        for _ in 0..count {
+            slots.push(
+                BlobSlot {
+                    file: AtomicPtr::new(core::ptr::null_mut()),
+                    failed: AtomicI32::new(0),
+                },
+                image_gfp(),
+            )?;
+        }
+        self.slots = slots;
+        self.max_open = max_open;
+        Ok(())
     }
 
     /// Opens a file of the image directory by its relative name.
@@ -121,7 +171,7 @@ impl BlobStore {
             .ok()
             .filter(|&l| l <= max)
             .ok_or(BlobError::TooLarge(size))?;
-        let mut words = KVVec::from_elem(0u64, len.div_ceil(8), GFP_KERNEL)
+        let mut words = KVVec::from_elem(0u64, len.div_ceil(8), image_gfp())
             .map_err(|_| BlobError::Io(ENOMEM))?;
         let bytes = words
             .as_mut_slice()
@@ -132,7 +182,7 @@ impl BlobStore {
         Ok(Buffer { words, len })
     }
 
-    /// Reads blob `digest` whole and checks that its sha256 is its name.
+    /// Reads blob `digest` whole (at most `max` bytes) and checks that its sha256 is its name.
     pub(crate) fn read_verified(
         &self,
         digest: &Digest,
@@ -145,6 +195,9 @@ impl BlobStore {
         for step in buf.bytes().chunks(HASH_STEP) {
             hash.update(step);
             kernel::task::cond_resched();
+            if kernel::current!().fatal_signal_pending() {
+                return Err(BlobError::Io(EINTR));
+            }
         }
         if hash.finish() != *digest {
             return Err(BlobError::Mismatch);
@@ -152,62 +205,73 @@ impl BlobStore {
         Ok(buf)
     }
 
-    /// Opens chunk blob `digest`, without caching it.
-    fn open_chunk(&self, digest: &Digest) -> Result<Arc<BlobFile>> {
+    /// Opens chunk blob `digest`.
+    fn open_chunk(&self, digest: &Digest) -> Result<BlobFile> {
         let file = self.open(&blob_path(digest)?)?;
         let size = u64::try_from(file.size()).map_err(|_| EIO)?;
-        Ok(Arc::new(
-            BlobFile {
-                digest: *digest,
-                file,
-                size,
-            },
-            GFP_KERNEL,
-        )?)
+        Ok(BlobFile { file, size })
     }
 
-    /// Opens chunk blob `digest` into the cache ahead of reads, if it is not there yet and the
-    /// cache has room. Returns `false` once the cache is full (prefetching more is pointless).
-    /// Errors are left for the read to report.
-    pub(crate) fn prefetch(&self, digest: &Digest) -> bool {
-        {
-            let files = self.cache.files.lock();
-            if files.binary_search_by(|f| f.digest.cmp(digest)).is_ok() {
-                return true;
+    /// Returns chunk blob `index` (of the compiled blob table, whose digest is `digest`) open
+    /// for reading: from its slot, or opened now (and kept, while fewer than `max_open` are).
+    pub(crate) fn chunk(&self, index: u32, digest: &Digest) -> Result<OpenBlob<'_>> {
+        let slot = self.slots.get(index as usize).ok_or(EIO)?;
+        let kept = slot.file.load(Ordering::Acquire);
+        if !kept.is_null() {
+            // SAFETY: A non-null slot pointer came from `KBox::into_raw` and stays valid and
+            // unchanged until the store is dropped (type invariant of `BlobSlot`), which outlives
+            // the returned borrow of `self`.
+            return Ok(OpenBlob::Kept(unsafe { &*kept }));
+        }
+        let failed = slot.failed.load(Ordering::Relaxed);
+        if failed != 0 {
+            return Err(Error::from_errno(failed));
+        }
+        let opened = self.open_chunk(digest).inspect_err(|&e| {
+            if permanent(e) {
+                slot.failed.store(e.to_errno(), Ordering::Relaxed);
             }
-            if files.len() >= MAX_CACHED_BLOBS {
-                return false;
+        })?;
+        if self.open.load(Ordering::Relaxed) >= self.max_open {
+            return Ok(OpenBlob::Once(opened));
+        }
+        let boxed = match KBox::new(opened, image_gfp()) {
+            Ok(b) => b,
+            Err(_) => return Err(ENOMEM),
+        };
+        let raw = KBox::into_raw(boxed);
+        match slot.file.compare_exchange(
+            core::ptr::null_mut(),
+            raw,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                self.open.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: We just stored `raw` in the slot, which now owns it until the store is
+                // dropped (type invariant of `BlobSlot`).
+                Ok(OpenBlob::Kept(unsafe { &*raw }))
+            }
+            Err(theirs) => {
+                // Another reader opened it first: use theirs, close ours.
+                // SAFETY: `raw` came from `KBox::into_raw` above and was not published.
+                drop(unsafe { KBox::from_raw(raw) });
+                // SAFETY: As for `kept` above: a published pointer lives as long as the store.
+                Ok(OpenBlob::Kept(unsafe { &*theirs }))
             }
         }
-        let _ = self.chunk(digest);
-        true
     }
+}
 
-    /// Returns chunk blob `digest` from the cache, opening (and caching) it if needed.
-    pub(crate) fn chunk(&self, digest: &Digest) -> Result<Arc<BlobFile>> {
-        {
-            let files = self.cache.files.lock();
-            if let Ok(i) = files.binary_search_by(|f| f.digest.cmp(digest)) {
-                if let Some(f) = files.get(i) {
-                    return Ok(f.clone());
-                }
+impl Drop for BlobStore {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            let p = slot.file.swap(core::ptr::null_mut(), Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: A non-null slot pointer came from `KBox::into_raw` and is owned by the
+                // slot (type invariant); we take it out of the slot, so it is freed once.
+                drop(unsafe { KBox::from_raw(p) });
             }
-        }
-        // Open outside the lock: it is a path lookup and may sleep on I/O.
-        let opened = self.open_chunk(digest)?;
-        let mut files = self.cache.files.lock();
-        match files.binary_search_by(|f| f.digest.cmp(digest)) {
-            // Someone else cached it meanwhile: use theirs, drop ours.
-            Ok(i) => Ok(files.get(i).map_or(opened, |f| f.clone())),
-            Err(i) if files.len() < MAX_CACHED_BLOBS => {
-                // Not caching is always correct (the read opens the blob itself), so a failed
-                // allocation only costs speed.
-                if files.reserve(1, GFP_KERNEL).is_ok() {
-                    let _ = files.insert_within_capacity(i, opened.clone());
-                }
-                Ok(opened)
-            }
-            Err(_) => Ok(opened),
         }
     }
 }

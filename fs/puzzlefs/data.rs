@@ -2,17 +2,21 @@
 
 //! The read path: filling page cache folios of regular files from chunk blobs.
 //!
-//! A file is a list of chunks; `FileMap::ends` holds the file offset where each ends, so the
-//! chunk holding an offset is found by binary search. A folio (possibly large) is filled in one
-//! pass, chunk piece by chunk piece, straight from the open chunk blobs into the folio; the part
-//! past end of file is zeroed.
+//! A file is a list of extents in the compiled tables; each maps a range of the file to a range
+//! of one chunk blob. A folio (possibly large) is filled in one pass, extent piece by extent
+//! piece, straight from the blob files into the folio; the part past end of file is zeroed.
 
-use crate::{format::image::chunk_for_offset, inode::FileMap, super_block::SbInfo, PuzzleFs};
+use crate::{
+    format::tables::{extent_for, Extent},
+    super_block::SbInfo,
+    PuzzleFs,
+};
 use kernel::{
     fs::{
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
+        mount::ReadCache,
     },
     prelude::*,
 };
@@ -20,11 +24,11 @@ use kernel::{
 /// Address space operations of regular files.
 pub(crate) struct PuzzleAops;
 
-/// Fills `folio` of a file of size `isize` whose chunks are `map`.
+/// Fills `folio` of file `ino` of size `isize` whose extents are `extents`.
 fn fill_folio(
     info: &SbInfo,
     ino: u64,
-    map: &FileMap,
+    extents: &[Extent],
     isize: u64,
     folio: &mut LockedFolio<'_>,
 ) -> Result {
@@ -37,29 +41,30 @@ fn fill_folio(
     let mut done = 0usize;
     while done < valid {
         let off = pos.checked_add(done as u64).ok_or(EINVAL)?;
-        let (i, within) = chunk_for_offset(&map.ends, off).ok_or_else(|| {
-            info.report(format_args!("inode {ino}: no chunk holds offset {off}"));
+        let (i, start) = extent_for(extents, off).ok_or_else(|| {
+            info.report(format_args!("inode {ino}: no extent holds offset {off}"));
             EIO
         })?;
-        let chunk = map.chunks.get(i).ok_or(EIO)?;
-        let left_in_chunk = chunk.len.checked_sub(within).ok_or(EIO)?;
-        let n = usize::try_from(left_in_chunk)
+        let e = extents.get(i).ok_or(EIO)?;
+        let within = off.checked_sub(start).ok_or(EIO)?;
+        let n = usize::try_from(e.end.saturating_sub(off))
             .unwrap_or(usize::MAX)
             .min(valid - done);
-        if chunk.compressed {
+        if e.compressed() {
             info.report(format_args!(
                 "inode {ino}: compressed chunks are not supported by this driver"
             ));
             return Err(EOPNOTSUPP);
         }
-        let blob = info.blobs.chunk(&chunk.digest).map_err(|e| {
+        let digest = info.tables.blob(e.blob).ok_or(EIO)?.digest;
+        let blob = info.blobs.chunk(e.blob, &digest).map_err(|err| {
             info.report(format_args!(
                 "inode {ino}: cannot open chunk blob: error {}",
-                e.to_errno()
+                err.to_errno()
             ));
             EIO
         })?;
-        let at = chunk.offset.checked_add(within).ok_or(EIO)?;
+        let at = e.offset.checked_add(within).ok_or(EIO)?;
         let end = at.checked_add(n as u64).ok_or(EIO)?;
         if end > blob.size {
             info.report(format_args!(
@@ -69,13 +74,15 @@ fn fill_folio(
             return Err(EIO);
         }
         let at = i64::try_from(at).map_err(|_| EIO)?;
-        blob.file.read_into_folio(folio, done, n, at).map_err(|e| {
-            info.report(format_args!(
-                "inode {ino}: reading a chunk blob failed: error {}",
-                e.to_errno()
-            ));
-            EIO
-        })?;
+        blob.file
+            .read_into_folio(folio, done, n, at, ReadCache::DontCache)
+            .map_err(|err| {
+                info.report(format_args!(
+                    "inode {ino}: reading a chunk blob failed: error {}",
+                    err.to_errno()
+                ));
+                EIO
+            })?;
         done += n;
     }
     folio.zero(valid, fsize - valid)
@@ -83,9 +90,9 @@ fn fill_folio(
 
 fn fill(inode: &INode<PuzzleFs>, folio: &mut LockedFolio<'_>) -> Result {
     let info = inode.super_block().data();
-    let map = inode.data().file.as_ref().ok_or(EIO)?;
+    let node = info.tables.inode(inode.data().index).ok_or(EIO)?;
     let isize = u64::try_from(inode.size()).map_err(|_| EIO)?;
-    fill_folio(info, inode.ino(), map, isize, folio)
+    fill_folio(info, inode.ino(), info.tables.extents(node), isize, folio)
 }
 
 #[vtable]

@@ -2,12 +2,11 @@
 
 //! Reading directories.
 //!
-//! Positions: 0 and 1 are `.` and `..`; entry `i` of the stored list is at position `i + 2`, so a
-//! position stays valid across calls (the image never changes). Entries whose inode a newer layer
-//! whited out are skipped.
+//! Positions: 0 and 1 are `.` and `..`; entry `i` of the directory's sorted entries in the
+//! compiled tables is at position `i + 2`, so a position stays valid across calls (the image
+//! never changes) and each entry costs O(1).
 
-use crate::{format::image::InodeKind, PuzzleFs};
-use core::ops::ControlFlow;
+use crate::{format::tables::Kind, PuzzleFs};
 use kernel::{
     fs::{
         dir::{DirContext, DirEntryType, FileOperations},
@@ -17,22 +16,21 @@ use kernel::{
     prelude::*,
 };
 
-/// Positions of the first stored entry.
+/// Position of the first entry.
 const FIRST_ENTRY_POS: i64 = 2;
 
 /// Directory file operations.
 pub(crate) struct PuzzleDirOps;
 
-fn dtype(kind: InodeKind) -> DirEntryType {
+fn dtype(kind: Kind) -> DirEntryType {
     match kind {
-        InodeKind::Dir { .. } => DirEntryType::Dir,
-        InodeKind::File { .. } => DirEntryType::Reg,
-        InodeKind::Symlink => DirEntryType::Lnk,
-        InodeKind::Fifo => DirEntryType::Fifo,
-        InodeKind::Chr { .. } => DirEntryType::Chr,
-        InodeKind::Blk { .. } => DirEntryType::Blk,
-        InodeKind::Sock => DirEntryType::Sock,
-        InodeKind::Whiteout => DirEntryType::Unknown,
+        Kind::Dir => DirEntryType::Dir,
+        Kind::File => DirEntryType::Reg,
+        Kind::Symlink => DirEntryType::Lnk,
+        Kind::Fifo => DirEntryType::Fifo,
+        Kind::Chr => DirEntryType::Chr,
+        Kind::Blk => DirEntryType::Blk,
+        Kind::Sock => DirEntryType::Sock,
     }
 }
 
@@ -44,26 +42,27 @@ impl FileOperations for PuzzleDirOps {
         if !ctx.emit_dots(file) {
             return Ok(());
         }
-        let info = dir.super_block().data();
+        let t = &dir.super_block().data().tables;
+        let Some(d) = t.inode(dir.data().index) else {
+            return Err(EUCLEAN);
+        };
+        let entries = t.entries(d);
         let Some(start) = ctx
             .pos()
             .checked_sub(FIRST_ENTRY_POS)
-            .and_then(|p| u32::try_from(p).ok())
+            .and_then(|p| usize::try_from(p).ok())
         else {
-            // Past any possible entry: end of directory.
             return Ok(());
         };
-        // Stopping early (a full buffer) is not an error.
-        let _ = info
-            .image
-            .for_each_visible_dir_entry(&dir.data().inode, start, |e, inode| {
-                if !ctx.emit(e.name, e.ino, dtype(inode.kind)) {
-                    return ControlFlow::Break(());
-                }
-                ctx.set_pos(i64::from(e.index) + FIRST_ENTRY_POS + 1);
-                ControlFlow::Continue(())
-            })
-            .map_err(|e| info.corrupt(&e))?;
+        let mut pos = ctx.pos();
+        for e in entries.get(start..).unwrap_or(&[]) {
+            let ino = t.inode(e.target).map_or(0, |n| n.ino);
+            if !ctx.emit(t.name(e), ino, dtype(e.kind)) {
+                break;
+            }
+            pos = pos.saturating_add(1);
+            ctx.set_pos(pos);
+        }
         Ok(())
     }
 }

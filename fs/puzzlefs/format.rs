@@ -1,62 +1,54 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The PuzzleFS image format: validated, zero-copy views of image bytes.
+//! The PuzzleFS image format: from image bytes to validated, owned tables.
 //!
-//! This module turns the bytes of an image into typed views. It knows
-//! nothing about the VFS and depends on `core`, `capnp` and `hex` only, never
-//! on `kernel::`, so the very same files are compiled into the kernel module
-//! and into the host test crate under
-//! `tools/testing/selftests/filesystems/puzzlefs/format-host/`. It does not
-//! allocate: callers own every buffer and pass slices in.
+//! This module turns the bytes of an image into typed data. It knows nothing about the VFS and
+//! depends on `core`, `capnp` and `hex` only, never on `kernel::`, so the very same files are
+//! compiled into the kernel module and into the host test crate under
+//! `tools/testing/selftests/filesystems/puzzlefs/format-host/` (unit and differential tests,
+//! fuzzing). Memory for the compiled tables comes from the caller's [`tables::Alloc`].
 //!
-//! All image bytes are untrusted. Every length, offset, count and index read
-//! from the image is checked, and every problem is reported as an [`Error`]
-//! value, never as a panic. Hashes are not checked here: the caller verifies
-//! each blob's sha256 against its name before handing it over.
+//! All image bytes are untrusted. Every length, offset, count and index read from the image is
+//! checked, and every problem is reported as an [`Error`] value, never as a panic. Hashes are
+//! not checked here: the caller verifies each blob's sha256 against its name before handing it
+//! over.
 //!
 //! # Image generations
 //!
-//! - Generation B (`puzzlefs` 0.2.0, manifestVersion 3): `index.json` is a
-//!   standard OCI index; a tag names an OCI image manifest (JSON), whose
-//!   rootfs layer names the rootfs blob (capnp), which holds the inode
-//!   vectors of all layers inline.
-//! - Generation A (`puzzlefs` 0.1.0, manifestVersion 2): `index.json` has
-//!   `"schemaVersion": -1`; a tag names the rootfs blob directly, which names
-//!   one blob per layer, each holding one `InodeVector` message.
+//! - Generation B (`puzzlefs` 0.2.0, manifestVersion 3): `index.json` is a standard OCI index;
+//!   a tag names an OCI image manifest (JSON), whose rootfs layer names the rootfs blob (capnp),
+//!   which holds the inode vectors of all layers inline.
+//! - Generation A (`puzzlefs` 0.1.0, manifestVersion 2): `index.json` has `"schemaVersion": -1`;
+//!   a tag names the rootfs blob directly, which names one blob per layer, each holding one
+//!   `InodeVector` message.
 //!
-//! # How the driver uses it
+//! # How the driver uses it, at mount time
 //!
-//! 1. [`oci::Index::find_tag`] on `index.json` (or the user's
-//!    `image_manifest=` digest) gives a blob digest; [`oci::blob_kind`] tells
-//!    whether that blob is an OCI manifest (Generation B) or a rootfs
-//!    (Generation A).
-//! 2. For an OCI manifest, [`oci::ImageManifest::rootfs_layer`] gives the
-//!    rootfs blob digest, its size and its fs-verity annotation.
-//! 3. [`rootfs::Rootfs::parse`] on the rootfs blob (8-byte aligned) gives the
-//!    generation, the layer count, the layer blobs of Generation A
-//!    ([`rootfs::Rootfs::layer_blob`]) and the fs-verity data
-//!    ([`rootfs::Rootfs::verity_for`]).
-//! 4. [`image::Image::from_rootfs`] (Generation B) or
-//!    [`image::Image::new`] plus [`image::Image::push_layer`] per layer blob,
-//!    top layer first (Generation A), build the view. Construction checks
-//!    that every layer's inode vector is strictly sorted by a nonzero ino.
-//! 5. [`image::Image::inode`] resolves an inode across layers; the other
-//!    methods of [`image::Image`] list directories, look up names, map file
-//!    offsets to chunks, and read xattrs, symlink targets and device numbers.
-//!    [`image::Image::count_links`] walks all inodes once at mount to compute
-//!    link counts and statfs totals into caller memory.
+//! 1. [`oci::Index::find_tag`] on `index.json` (or the user's `image_manifest=` digest) gives a
+//!    blob digest; [`oci::blob_kind`] tells whether that blob is an OCI manifest (Generation B)
+//!    or a rootfs (Generation A).
+//! 2. For an OCI manifest, [`oci::ImageManifest::rootfs_layer`] gives the rootfs blob's digest,
+//!    size and fs-verity annotation.
+//! 3. [`rootfs::Rootfs::parse`] on the rootfs blob gives the generation and, for Generation A,
+//!    the layer blobs to read ([`rootfs::Rootfs::for_each_layer_blob`]).
+//! 4. [`compile::compile`] reads every message once and returns the [`tables::Tables`]: inodes,
+//!    sorted directory entries, file extents over a table of distinct blobs, xattrs, symlink
+//!    targets, link counts and totals. The message buffers can be freed then; every VFS
+//!    operation afterwards is served from the tables.
 //!
 //! Blob paths are `blobs/sha256/<hex>`: [`digest_to_hex`] formats the name.
 //!
-//! The format stores no link counts and no timestamps: link counts are
-//! computed by [`image::Image::count_links`]; timestamps are the epoch.
+//! The format stores no link counts and no timestamps: the compiler computes link counts;
+//! timestamps are the epoch.
 
+#[path = "format/compile.rs"]
+pub(crate) mod compile;
 #[path = "format/error.rs"]
 mod error;
-#[path = "format/image.rs"]
-pub(crate) mod image;
 #[path = "format/json.rs"]
 pub(crate) mod json;
+#[path = "format/message.rs"]
+pub(crate) mod message;
 #[path = "format/oci.rs"]
 pub(crate) mod oci;
 #[path = "format/rootfs.rs"]
@@ -64,6 +56,10 @@ pub(crate) mod rootfs;
 #[cfg(any(test, CONFIG_KUNIT))]
 #[path = "format/selftest.rs"]
 pub(crate) mod selftest;
+#[path = "format/sort.rs"]
+mod sort;
+#[path = "format/tables.rs"]
+pub(crate) mod tables;
 
 /// Generated reader of `format/metadata.capnp` (see `scripts/puzzlefs/regen-capnp`).
 #[path = "format/metadata_capnp.rs"]
@@ -95,7 +91,7 @@ pub(crate) mod metadata_capnp;
 )]
 pub(crate) mod manifest_capnp;
 
-pub(crate) use error::{CapnpError, Error, NameError, Result};
+pub(crate) use error::{Error, NameError, Result};
 
 /// Length in bytes of a sha256 digest.
 pub(crate) const DIGEST_LEN: usize = 32;

@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Name lookup, and the inode operations of every inode type.
+//!
+//! A directory's entries are sorted by name in the compiled tables, so a lookup is a binary
+//! search; whited-out names were dropped when the image was compiled, so a miss is a negative
+//! dentry.
 
-use crate::{
-    format::image::{Inode, InodeKind},
-    inode::iget,
-    super_block::SbInfo,
-    xattr, PuzzleFs,
-};
-use core::ops::ControlFlow;
+use crate::{format::tables::NAME_MAX, inode::iget, xattr, PuzzleFs};
 use kernel::{
-    alloc::KVVec,
     fs::{
         dentry::{DEntry, Unhashed},
         inode::{INode, InodeOperations},
@@ -19,80 +16,6 @@ use kernel::{
     prelude::*,
     sync::aref::ARef,
 };
-
-/// Directories with fewer entries are searched linearly.
-const NAME_INDEX_MIN_ENTRIES: u32 = 32;
-
-/// Directories with more entries are not indexed (the index would take 16 bytes an entry).
-const NAME_INDEX_MAX_ENTRIES: u32 = 1 << 20;
-
-/// FNV-1a, 64 bits: a name hash for [`NameIndex`] (collisions are resolved by comparing names).
-fn name_hash(name: &[u8]) -> u64 {
-    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// An index of a large directory's names, built when the directory inode is instantiated, so that
-/// a lookup costs a binary search and one entry read instead of a scan of every entry.
-pub(crate) struct NameIndex {
-    /// `(hash of the name, entry index)`, sorted.
-    slots: KVVec<(u64, u32)>,
-}
-
-impl NameIndex {
-    /// Builds the index of directory `dir` with `entries` stored entries, if it is large.
-    pub(crate) fn build(info: &SbInfo, dir: &Inode, entries: u32) -> Result<Option<Self>> {
-        // Huge directories are searched linearly rather than index an image-sized allocation.
-        if !(NAME_INDEX_MIN_ENTRIES..=NAME_INDEX_MAX_ENTRIES).contains(&entries) {
-            return Ok(None);
-        }
-        let n = usize::try_from(entries).map_err(|_| EINVAL)?;
-        let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
-        let mut err = Ok(());
-        let _ = info
-            .image
-            .for_each_dir_entry(dir, 0, |e| {
-                match slots.push((name_hash(e.name), e.index), GFP_KERNEL) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        err = Err(Error::from(e));
-                        ControlFlow::Break(())
-                    }
-                }
-            })
-            .map_err(|e| info.corrupt(&e))?;
-        err?;
-        slots.sort_unstable();
-        Ok(Some(Self { slots }))
-    }
-
-    /// Finds `name` in `dir`: the first stored entry with that name, unless its inode is whited
-    /// out (the same answer as a linear scan).
-    fn lookup(&self, info: &SbInfo, dir: &Inode, name: &[u8]) -> Result<Option<Inode>> {
-        let h = name_hash(name);
-        let first = self.slots.partition_point(|&(sh, _)| sh < h);
-        for &(sh, index) in self.slots.get(first..).unwrap_or(&[]) {
-            if sh != h {
-                break;
-            }
-            let found = info
-                .image
-                .for_each_dir_entry(dir, index, |e| {
-                    ControlFlow::Break((e.name == name).then_some(e.ino))
-                })
-                .map_err(|e| info.corrupt(&e))?;
-            if let ControlFlow::Break(Some(ino)) = found {
-                return match info.image.find_inode(ino).map_err(|e| info.corrupt(&e))? {
-                    Some(i) if i.kind == InodeKind::Whiteout => Ok(None),
-                    Some(i) => Ok(Some(i)),
-                    None => Err(info.corrupt(&"directory entry names a missing inode")),
-                };
-            }
-        }
-        Ok(None)
-    }
-}
 
 /// Inode operations of directories: lookup and listxattr.
 pub(crate) struct PuzzleDirInodeOps;
@@ -106,19 +29,18 @@ impl InodeOperations for PuzzleDirInodeOps {
         dentry: Unhashed<'_, PuzzleFs>,
         _flags: u32,
     ) -> Result<Option<ARef<DEntry<PuzzleFs>>>> {
+        let name = dentry.name();
+        if name.len() > NAME_MAX {
+            return Err(ENAMETOOLONG);
+        }
         let sb = dir.super_block();
-        let info = sb.data();
-        // Whiteouts of newer layers are not found: a miss gives a negative dentry.
-        let d = dir.data();
-        let found = match &d.names {
-            Some(index) => index.lookup(info, &d.inode, dentry.name())?,
-            None => info
-                .image
-                .lookup(&d.inode, dentry.name())
-                .map_err(|e| info.corrupt(&e))?,
-        };
+        let t = &sb.data().tables;
+        let found = t
+            .inode(dir.data().index)
+            .and_then(|d| t.lookup(d, name))
+            .map(|(_, e)| e.target);
         let inode = match found {
-            Some(i) => Some(iget(sb, i.ino)?),
+            Some(index) => Some(iget(sb, index)?),
             None => None,
         };
         dentry.splice_alias(inode)

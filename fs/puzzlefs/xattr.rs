@@ -2,8 +2,7 @@
 
 //! Extended attributes, served from the image's metadata in every namespace it stores.
 
-use crate::PuzzleFs;
-use core::ops::ControlFlow;
+use crate::{format::tables::XATTR_NAME_MAX, PuzzleFs};
 use kernel::{
     fs::{
         dentry::DEntry,
@@ -12,9 +11,6 @@ use kernel::{
     },
     prelude::*,
 };
-
-/// Longest full xattr name (prefix included), as the VFS allows (`XATTR_NAME_MAX`).
-const XATTR_NAME_MAX: usize = 255;
 
 /// Looks up the full name `prefix` + `name` of `inode`.
 fn get(
@@ -31,11 +27,9 @@ fn get(
     let (p, n) = dst.split_at_mut(prefix.len());
     p.copy_from_slice(prefix);
     n.copy_from_slice(name);
-    match info
-        .image
-        .xattr_get(&inode.data().inode, dst)
-        .map_err(|e| info.corrupt(&e))?
-    {
+    let t = &info.tables;
+    let node = t.inode(inode.data().index).ok_or(EUCLEAN)?;
+    match t.xattr_get(node, dst) {
         Some(v) => value.set(v),
         None => Err(ENODATA),
     }
@@ -80,40 +74,30 @@ static TABLE: [Option<&Handler<PuzzleFs>>; 4] =
 /// The handlers installed on every PuzzleFS superblock.
 pub(crate) static HANDLERS: Handlers<PuzzleFs> = Handlers::new(&TABLE);
 
-/// Lists the xattr names of `inode` (listxattr) in stored order: those that a handler serves
-/// and may list to the caller.
+/// Lists the xattr names of `inode` (listxattr), sorted: those that a handler serves and may
+/// list to the caller.
 pub(crate) fn list(
     dentry: &DEntry<PuzzleFs>,
     inode: &INode<PuzzleFs>,
     list: &mut ListBuffer<'_>,
 ) -> Result {
-    let info = inode.super_block().data();
+    let t = &inode.super_block().data().tables;
+    let node = t.inode(inode.data().index).ok_or(EUCLEAN)?;
     // Whether each handler (in `HANDLERS` order) may list to this caller, asked once per call,
     // not per name: `capable()` is audited.
     let mut allowed = [None::<bool>; TABLE.len()];
-    let mut err = Ok(());
-    let _ = info
-        .image
-        .for_each_xattr(&inode.data().inode, |name, _| {
-            let Some((h, can)) = HANDLERS
-                .iter()
-                .zip(allowed.iter_mut())
-                .find(|(h, _)| name.starts_with(h.prefix()))
-            else {
-                return ControlFlow::Continue(());
-            };
-            let can = *can.get_or_insert_with(|| h.can_list(dentry));
-            if !can {
-                return ControlFlow::Continue(());
-            }
-            match list.push(b"", name) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(e) => {
-                    err = Err(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .map_err(|e| info.corrupt(&e))?;
-    err
+    for x in t.xattrs(node) {
+        let name = t.xattr_name(x);
+        let Some((h, can)) = HANDLERS
+            .iter()
+            .zip(allowed.iter_mut())
+            .find(|(h, _)| name.starts_with(h.prefix()))
+        else {
+            continue;
+        };
+        if *can.get_or_insert_with(|| h.can_list(dentry)) {
+            list.push(b"", name)?;
+        }
+    }
+    Ok(())
 }

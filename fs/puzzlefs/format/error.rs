@@ -42,9 +42,17 @@ pub(crate) enum Error {
     NestingLimit,
     /// A message buffer is not 8-byte aligned.
     Misaligned,
+    /// A message's segment table is malformed.
+    BadSegmentTable,
+    /// A message has more segments than supported.
+    TooManySegments,
+    /// A message or a slice of it ends before its declared size.
+    Truncated,
+    /// Bytes follow the last segment of a message.
+    TrailingBytes(usize),
     /// A Cap'n Proto union has a discriminant this schema does not know.
     UnknownUnion(u16),
-    /// No visible inode has this number.
+    /// An entry names an inode number that no layer has.
     InodeNotFound(u64),
     /// An inode has number 0, which is reserved.
     ZeroIno {
@@ -65,17 +73,14 @@ pub(crate) enum Error {
         /// The duplicated ino.
         ino: u64,
     },
-    /// A layer holds more inodes than this implementation supports.
-    TooManyInodes {
-        /// Layer index, top layer 0.
-        layer: usize,
-    },
     /// The image has no layer.
     NoLayers,
-    /// The image has more layers than supported ([`crate::format::image::MAX_LAYERS`]).
+    /// The image has more layers than supported ([`crate::format::compile::MAX_LAYERS`]).
     TooManyLayers(usize),
     /// A layer index is out of range.
     LayerIndex(usize),
+    /// A Generation B rootfs was given separate layer blobs.
+    UnexpectedLayers,
     /// A digest has the wrong length (bytes, or hex digits when parsing text).
     BadDigestLength(usize),
     /// A digest's text is not hex.
@@ -92,8 +97,29 @@ pub(crate) enum Error {
         /// The directory.
         ino: u64,
     },
-    /// An xattr name is invalid (empty, over 255 bytes or containing NUL).
+    /// A directory has two visible entries with the same name.
+    DuplicateName {
+        /// The directory.
+        dir: u64,
+    },
+    /// A directory entry names the root directory.
+    EntryNamesRoot {
+        /// The directory holding the entry.
+        dir: u64,
+    },
+    /// A directory is named by a second entry: it would have two parents, or be its own
+    /// ancestor.
+    DirectoryTwice {
+        /// The directory.
+        ino: u64,
+    },
+    /// An xattr name is invalid (empty, over 255 bytes, containing NUL, or a bare namespace).
     BadXattrName {
+        /// The inode.
+        ino: u64,
+    },
+    /// An inode has two xattrs with the same name.
+    DuplicateXattr {
         /// The inode.
         ino: u64,
     },
@@ -102,17 +128,23 @@ pub(crate) enum Error {
         /// The inode.
         ino: u64,
     },
-    /// A symlink target is empty, longer than 4096 bytes or contains NUL.
+    /// A symlink target is missing, empty, 4096 bytes or longer, or contains NUL.
     BadSymlinkTarget {
         /// The inode.
         ino: u64,
     },
-    /// The inode is not a directory.
-    NotADirectory(u64),
-    /// The inode is not a regular file.
-    NotAFile(u64),
-    /// The inode is not a symlink.
-    NotASymlink(u64),
+    /// Permission bits outside 0o7777.
+    BadPermissions {
+        /// The inode.
+        ino: u64,
+        /// The stored permissions.
+        permissions: u16,
+    },
+    /// A device number Linux cannot represent.
+    BadDevice {
+        /// The inode.
+        ino: u64,
+    },
     /// The inode has the `unknown` mode.
     UnknownInodeType(u64),
     /// A file's chunk lengths, or a chunk's offset plus length, overflow.
@@ -120,23 +152,16 @@ pub(crate) enum Error {
         /// The inode.
         ino: u64,
     },
-    /// A chunk index is out of range.
-    ChunkIndex {
+    /// A file is larger than the largest file size.
+    FileTooLarge {
         /// The inode.
         ino: u64,
-        /// The index asked for.
-        index: usize,
     },
-    /// A caller buffer has the wrong size.
-    BufferSize {
-        /// Entries needed.
-        needed: usize,
-        /// Entries given.
-        given: usize,
-    },
-    /// A count or sum overflows during the mount-time walk.
+    /// The fs-verity data gives two digests for one blob.
+    ConflictingVerity,
+    /// A count or sum overflows.
     CountOverflow,
-    /// The root inode (1) is missing or not a directory.
+    /// The root inode (1) is missing, whited out or not a directory.
     BadRoot,
     /// The rootfs has a manifestVersion this driver does not read.
     UnsupportedManifestVersion(u64),
@@ -149,14 +174,18 @@ pub(crate) enum Error {
         /// What is wrong.
         what: &'static str,
     },
-    /// A JSON document exceeds the size limit.
-    JsonTooLarge(usize),
     /// The OCI index has an unsupported schemaVersion.
     UnsupportedSchemaVersion(i64),
     /// No manifest in the index has this tag.
     TagNotFound,
     /// The OCI manifest has no PuzzleFS rootfs layer.
     NoRootfsLayer,
+    /// The compiled tables would exceed the memory limit of a mount.
+    TooLarge,
+    /// An allocation failed.
+    OutOfMemory,
+    /// The environment asked to stop (a fatal signal in the kernel).
+    Interrupted,
 }
 
 impl From<capnp::Error> for Error {
@@ -196,6 +225,10 @@ impl fmt::Display for Error {
             Error::TraversalLimit => f.write_str("capnp traversal limit exceeded"),
             Error::NestingLimit => f.write_str("capnp nesting limit exceeded"),
             Error::Misaligned => f.write_str("message buffer not 8-byte aligned"),
+            Error::BadSegmentTable => f.write_str("malformed capnp segment table"),
+            Error::TooManySegments => f.write_str("capnp message has too many segments"),
+            Error::Truncated => f.write_str("message truncated"),
+            Error::TrailingBytes(n) => write!(f, "{n} bytes after the capnp message"),
             Error::UnknownUnion(d) => write!(f, "unknown union discriminant {d}"),
             Error::InodeNotFound(ino) => write!(f, "inode {ino} not found"),
             Error::ZeroIno { layer } => write!(f, "layer {layer}: inode number 0"),
@@ -203,35 +236,45 @@ impl fmt::Display for Error {
                 write!(f, "layer {layer}: inodes not sorted at ino {ino}")
             }
             Error::DuplicateInode { layer, ino } => write!(f, "layer {layer}: duplicate ino {ino}"),
-            Error::TooManyInodes { layer } => write!(f, "layer {layer}: too many inodes"),
             Error::NoLayers => f.write_str("image has no layers"),
             Error::TooManyLayers(n) => write!(f, "too many layers ({n})"),
             Error::LayerIndex(i) => write!(f, "layer index {i} out of range"),
+            Error::UnexpectedLayers => f.write_str("layer blobs given for an inline rootfs"),
             Error::BadDigestLength(n) => write!(f, "digest has bad length {n}"),
             Error::BadDigestHex => f.write_str("digest is not hex"),
             Error::BadName { ino, why } => write!(f, "directory {ino}: {why}"),
             Error::BadDirEntryIno { ino } => write!(f, "directory {ino}: entry names inode 0"),
+            Error::DuplicateName { dir } => write!(f, "directory {dir}: duplicate name"),
+            Error::EntryNamesRoot { dir } => write!(f, "directory {dir}: entry names the root"),
+            Error::DirectoryTwice { ino } => {
+                write!(
+                    f,
+                    "directory {ino} has a second name (two parents or a cycle)"
+                )
+            }
             Error::BadXattrName { ino } => write!(f, "inode {ino}: bad xattr name"),
+            Error::DuplicateXattr { ino } => write!(f, "inode {ino}: duplicate xattr name"),
             Error::XattrTooLarge { ino } => write!(f, "inode {ino}: xattr value too large"),
             Error::BadSymlinkTarget { ino } => write!(f, "inode {ino}: bad symlink target"),
-            Error::NotADirectory(ino) => write!(f, "inode {ino} is not a directory"),
-            Error::NotAFile(ino) => write!(f, "inode {ino} is not a regular file"),
-            Error::NotASymlink(ino) => write!(f, "inode {ino} is not a symlink"),
+            Error::BadPermissions { ino, permissions } => {
+                write!(f, "inode {ino}: bad permissions {permissions:#o}")
+            }
+            Error::BadDevice { ino } => write!(f, "inode {ino}: device number out of range"),
             Error::UnknownInodeType(ino) => write!(f, "inode {ino} has unknown type"),
             Error::ChunkOverflow { ino } => write!(f, "inode {ino}: chunk sizes overflow"),
-            Error::ChunkIndex { ino, index } => write!(f, "inode {ino}: no chunk {index}"),
-            Error::BufferSize { needed, given } => {
-                write!(f, "buffer of {given} entries, {needed} needed")
-            }
-            Error::CountOverflow => f.write_str("inode counts overflow"),
+            Error::FileTooLarge { ino } => write!(f, "inode {ino}: file too large"),
+            Error::ConflictingVerity => f.write_str("conflicting fs-verity digests for a blob"),
+            Error::CountOverflow => f.write_str("count overflow"),
             Error::BadRoot => f.write_str("root inode missing or not a directory"),
             Error::UnsupportedManifestVersion(v) => write!(f, "unsupported manifestVersion {v}"),
             Error::BadLayerRef(i) => write!(f, "layer reference {i} is not a plain blob"),
             Error::Json { offset, what } => write!(f, "JSON at byte {offset}: {what}"),
-            Error::JsonTooLarge(n) => write!(f, "JSON document too large ({n} bytes)"),
             Error::UnsupportedSchemaVersion(v) => write!(f, "unsupported schemaVersion {v}"),
             Error::TagNotFound => f.write_str("tag not found in index"),
             Error::NoRootfsLayer => f.write_str("manifest has no puzzlefs rootfs layer"),
+            Error::TooLarge => f.write_str("metadata exceeds the mount's memory limit"),
+            Error::OutOfMemory => f.write_str("out of memory"),
+            Error::Interrupted => f.write_str("interrupted"),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! A small, strict JSON reader that does not allocate.
 //!
 //! [`parse`] validates a whole document once (RFC 8259 syntax, UTF-8, a
-//! nesting limit of [`MAX_DEPTH`], a size limit of [`MAX_SIZE`], no trailing
-//! bytes) and returns its root [`Value`]. Values are spans of the document;
+//! nesting limit of [`MAX_DEPTH`], no trailing bytes) and returns its root
+//! [`Value`]. The caller bounds the document's size: OCI image manifests list
+//! every chunk blob of an image (about 250 bytes each), so their size grows
+//! with the image. Values are spans of the document;
 //! objects and arrays are walked by re-scanning, and strings are decoded on
 //! demand, either compared against a key ([`Str::eq_bytes`]) or decoded into
 //! a caller buffer ([`Str::decode`]), with all escapes including `\u`
@@ -23,9 +25,6 @@ use core::ops::ControlFlow;
 
 /// Maximum nesting of arrays and objects.
 pub(crate) const MAX_DEPTH: usize = 32;
-
-/// Maximum document size in bytes (index.json and manifests are tiny).
-pub(crate) const MAX_SIZE: usize = 1 << 20;
 
 fn err(offset: usize, what: &'static str) -> Error {
     Error::Json { offset, what }
@@ -276,9 +275,6 @@ impl<'a> Cursor<'a> {
 
 /// Validates `doc` as one JSON value and returns it.
 pub(crate) fn parse(doc: &[u8]) -> Result<Value<'_>> {
-    if doc.len() > MAX_SIZE {
-        return Err(Error::JsonTooLarge(doc.len()));
-    }
     if let Err(e) = core::str::from_utf8(doc) {
         return Err(err(e.valid_up_to(), "invalid UTF-8"));
     }

@@ -3,17 +3,16 @@
 //! Self-tests of the image format core that run both in the kernel (KUnit)
 //! and on the host (`cargo test` in the format-host crate).
 //!
-//! Every case is a plain function returning [`TestResult`]; [`ALL`] lists
-//! them, so a KUnit wrapper and the host test iterate the same list. The
-//! cases only use `core`, `capnp` (no alloc) and `crate::format`: capnp
-//! messages are built with the generated builders over a
-//! [`capnp::message::SingleSegmentAllocator`] in a caller-provided,
-//! 8-byte aligned stack buffer of at most 1 KiB ([`MsgBuf`]), and JSON
-//! documents are byte-string literals. The kernel stack is small (16 KiB), so
-//! each case keeps at most one [`Image`] (about 2 KiB) and 1 KiB of message
-//! buffers alive, and builds Generation B views in frames of their own (see
-//! [`image_b`]). The builder panics if a message outgrows its buffer; the
-//! messages here are fixed, and the largest takes about 830 bytes.
+//! Every case is a plain function returning [`TestResult`]; [`all`] lists
+//! them, so a KUnit wrapper and the host test iterate the same list. Cases
+//! that compile images are generic over the tables' [`Alloc`]: the kernel
+//! runs them with its `KVVec` allocator, the host with `Vec`. capnp messages
+//! are built with the generated builders over a
+//! [`capnp::message::SingleSegmentAllocator`] in a caller-provided, 8-byte
+//! aligned stack buffer of at most 1 KiB ([`MsgBuf`]), and JSON documents are
+//! byte-string literals, so the cases need no allocator of their own. The
+//! builder panics if a message outgrows its buffer; the messages here are
+//! fixed, and the largest takes about 830 bytes.
 //!
 //! A failing case returns `Err` with the line and the failed condition as a
 //! static string; nothing here panics on a failed check.
@@ -23,17 +22,17 @@
 // the tests. The format core proper keeps these lints denied.
 #![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
-use crate::format::image::{
-    check_name, chunk_for_offset, chunk_start, nlink_of, DirEntry, Image, InodeKind, LinkCount,
-};
+use crate::format::compile::{compile, Env, Limits, Source};
 use crate::format::oci::{self, BlobKind};
 use crate::format::rootfs::{Rootfs, MANIFEST_VERSION_A, MANIFEST_VERSION_B};
+use crate::format::tables::{
+    check_name, extent_for, Alloc, Extent, Kind as TKind, Tables, ROOT_INDEX,
+};
 use crate::format::{
-    digest_from_bytes, digest_to_hex, json, manifest_capnp, metadata_capnp, parse_digest,
-    CapnpError, Error, Generation, NameError, DIGEST_HEX_LEN,
+    digest_from_bytes, digest_to_hex, json, manifest_capnp, metadata_capnp, parse_digest, Error,
+    Generation, NameError, Result, DIGEST_HEX_LEN,
 };
 use capnp::message::{Builder, SingleSegmentAllocator};
-use core::ops::ControlFlow;
 
 /// Result of one self-test case: `Err` names the failed check.
 pub(crate) type TestResult = core::result::Result<(), &'static str>;
@@ -41,26 +40,32 @@ pub(crate) type TestResult = core::result::Result<(), &'static str>;
 /// One self-test case.
 pub(crate) type Case = fn() -> TestResult;
 
-/// Every self-test case with its name, in a stable order.
-pub(crate) const ALL: &[(&str, Case)] = &[
-    ("digest_parsing", digest_parsing),
-    ("names_and_chunk_mapping", names_and_chunk_mapping),
-    ("valid_image", valid_image),
-    ("whiteout_gen_b", whiteout_gen_b),
-    ("whiteout_gen_a", whiteout_gen_a),
-    ("rootfs_gen_a", rootfs_gen_a),
-    ("malformed_inode_order", malformed_inode_order),
-    ("malformed_names", malformed_names),
-    ("malformed_chunks", malformed_chunks),
-    ("malformed_buffers", malformed_buffers),
-    ("bad_manifest_version", bad_manifest_version),
-    ("json_escapes", json_escapes),
-    ("json_limits", json_limits),
-    ("json_duplicate_keys", json_duplicate_keys),
-    ("oci_index_gen_b", oci_index_gen_b),
-    ("oci_index_gen_a", oci_index_gen_a),
-    ("oci_image_manifest", oci_image_manifest),
-];
+/// Every self-test case with its name, in a stable order, for tables
+/// allocated by `A`.
+pub(crate) fn all<A: Alloc>() -> [(&'static str, Case); 20] {
+    [
+        ("digest_parsing", digest_parsing),
+        ("names_and_extents", names_and_extents),
+        ("valid_image", valid_image::<A>),
+        ("whiteout_gen_b", whiteout_gen_b::<A>),
+        ("whiteout_gen_a", whiteout_gen_a::<A>),
+        ("rootfs_gen_a", rootfs_gen_a::<A>),
+        ("malformed_inode_order", malformed_inode_order::<A>),
+        ("malformed_names", malformed_names::<A>),
+        ("malformed_tree", malformed_tree::<A>),
+        ("malformed_inodes", malformed_inodes::<A>),
+        ("malformed_chunks", malformed_chunks::<A>),
+        ("malformed_buffers", malformed_buffers::<A>),
+        ("bad_manifest_version", bad_manifest_version::<A>),
+        ("limits_and_interruption", limits_and_interruption::<A>),
+        ("json_escapes", json_escapes),
+        ("json_limits", json_limits),
+        ("json_duplicate_keys", json_duplicate_keys),
+        ("oci_index_gen_b", oci_index_gen_b),
+        ("oci_index_gen_a", oci_index_gen_a),
+        ("oci_image_manifest", oci_image_manifest),
+    ]
+}
 
 /// Fails the case with the line and the condition unless `$cond` holds.
 macro_rules! ensure {
@@ -141,13 +146,18 @@ impl<const N: usize> MsgBuf<N> {
     }
 }
 
+/// A test chunk: (digest fill byte, offset, len, compressed).
+type Chunk = (u8, u64, u64, bool);
+
 /// The type of a test inode, with its contents.
 #[derive(Clone, Copy)]
 enum Kind<'s> {
+    /// The `unknown` mode.
+    Unknown,
     /// Entries (name, ino).
     Dir(&'s [(&'s [u8], u64)]),
-    /// Chunks (digest fill byte, offset, len, compressed).
-    File(&'s [(u8, u64, u64, bool)]),
+    /// Chunks.
+    File(&'s [Chunk]),
     /// Symlink target.
     Lnk(&'s [u8]),
     Chr(u64, u64),
@@ -161,19 +171,19 @@ struct Spec<'s> {
     kind: Kind<'s>,
     uid: u32,
     gid: u32,
-    /// Stored as is (it may carry type bits, which readers mask off).
+    /// Stored as is.
     perm: u16,
     xattrs: &'s [(&'s [u8], &'s [u8])],
 }
 
-/// A test inode with uid 1000, gid 100, mode `0o100644` and no xattrs.
+/// A test inode with uid 1000, gid 100, permissions `0o644` and no xattrs.
 const fn sp(ino: u64, kind: Kind<'_>) -> Spec<'_> {
     Spec {
         ino,
         kind,
         uid: 1000,
         gid: 100,
-        perm: 0o100644,
+        perm: 0o644,
         xattrs: &[],
     }
 }
@@ -220,6 +230,7 @@ fn fill_vector(v: metadata_capnp::inode_vector::Builder<'_>, inodes: &[Spec<'_>]
                 c.set_minor(minor);
             }
             Kind::Wht => n.reborrow().init_mode().set_wht(()),
+            Kind::Unknown => n.reborrow().init_mode().set_unknown(()),
         }
         let target = match s.kind {
             Kind::Lnk(t) => Some(t),
@@ -327,55 +338,6 @@ fn build_rootfs_a(
     })
 }
 
-/// The view of the Generation B rootfs in `buf`.
-///
-/// [`Image::from_rootfs`] returns the [`Image`] (about 2 KiB) by value and
-/// needs about twice that of stack: calling it from a frame of its own,
-/// gone by the time the checks run, and keeping its result in place rather
-/// than moving the [`Image`] out, keeps a case's deepest stack at about
-/// 9 KiB (measured on x86-64 at `-O2`; the checks themselves need under 8).
-#[inline(never)]
-fn image_b(buf: &[u8]) -> core::result::Result<Image<'_>, Error> {
-    Image::from_rootfs(&Rootfs::parse(buf)?)
-}
-
-/// Runs `f` on the view of the Generation B rootfs in `buf`. Never inlined,
-/// so that a case's own frame holds no [`Image`].
-#[inline(never)]
-fn with_image_b(buf: &[u8], f: impl FnOnce(&Image<'_>) -> TestResult) -> TestResult {
-    match &image_b(buf) {
-        Ok(img) => f(img),
-        Err(_) => Err("the Generation B view of a valid message failed"),
-    }
-}
-
-/// The error of building the view of the Generation B rootfs in `buf`.
-#[inline(never)]
-fn image_b_err(buf: &[u8]) -> Option<Error> {
-    image_b(buf).err()
-}
-
-/// The error of adding `buf` as the first Generation A layer, and the
-/// layer count afterwards.
-#[inline(never)]
-fn push_layer_err(buf: &[u8]) -> (Option<Error>, usize) {
-    let mut img = Image::new();
-    let e = img.push_layer(buf).err();
-    (e, img.layer_count())
-}
-
-/// The error of walking all stored entries of directory `ino`.
-fn readdir_err(img: &Image<'_>, ino: u64) -> Option<Error> {
-    let dir = match img.inode(ino) {
-        Ok(d) => d,
-        Err(e) => return Some(e),
-    };
-    img.for_each_dir_entry(&dir, 0, |_| ControlFlow::<()>::Continue(()))
-        .err()
-}
-
-// ---- the cases ----
-
 /// Digests: parsing with and without prefix, either case, bad length and
 /// hex; formatting as lowercase hex; raw bytes of the wrong length.
 pub(crate) fn digest_parsing() -> TestResult {
@@ -404,8 +366,82 @@ pub(crate) fn digest_parsing() -> TestResult {
     Ok(())
 }
 
-/// Name validation and chunk mapping on prefix sums.
-pub(crate) fn names_and_chunk_mapping() -> TestResult {
+// ---- compiling ----
+
+/// Limits of the test compiles: 1 MiB of tables, `i64::MAX` bytes per file.
+const LIMITS: Limits = Limits {
+    max_table_bytes: 1 << 20,
+    max_file_size: i64::MAX as u64,
+};
+
+/// An environment that never stops the compile.
+struct Quiet;
+
+impl Env for Quiet {
+    fn poll(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An environment that stops the compile at its `n`-th poll.
+struct StopAt(u32);
+
+impl Env for StopAt {
+    fn poll(&mut self) -> Result<()> {
+        match self.0.checked_sub(1) {
+            Some(n) => {
+                self.0 = n;
+                Ok(())
+            }
+            None => Err(Error::Interrupted),
+        }
+    }
+}
+
+/// Compiles the Generation B rootfs in `buf`.
+#[inline(never)]
+fn compile_b<A: Alloc>(buf: &[u8]) -> Result<Tables<A>> {
+    compile::<A, _>(
+        &Source {
+            rootfs: buf,
+            layers: &[],
+        },
+        LIMITS,
+        &mut Quiet,
+    )
+}
+
+/// Compiles the Generation A rootfs in `rootfs` with its layer blobs.
+#[inline(never)]
+fn compile_a<A: Alloc>(rootfs: &[u8], layers: &[&[u8]]) -> Result<Tables<A>> {
+    compile::<A, _>(&Source { rootfs, layers }, LIMITS, &mut Quiet)
+}
+
+/// The error of compiling the Generation B rootfs in `buf`.
+fn err_b<A: Alloc>(buf: &[u8]) -> Option<Error> {
+    compile_b::<A>(buf).err()
+}
+
+/// The error of compiling one Generation B layer.
+fn err_layer<A: Alloc>(layer: &[Spec<'_>]) -> Option<Error> {
+    let mut buf = MsgBuf::<1024>::new();
+    match build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[layer], &[]) {
+        Ok(len) => err_b::<A>(&buf.0[..len]),
+        Err(_) => Some(Error::Truncated),
+    }
+}
+
+/// The inode that entry `name` of `dir` names.
+fn child<'t, A: Alloc>(
+    t: &'t Tables<A>,
+    dir: &crate::format::tables::Inode,
+    name: &[u8],
+) -> Option<&'t crate::format::tables::Inode> {
+    t.lookup(dir, name).and_then(|(_, e)| t.inode(e.target))
+}
+
+/// Name validation, and finding the extent of a file offset.
+pub(crate) fn names_and_extents() -> TestResult {
     ensure_eq!(check_name(b"ok"), Ok(()));
     ensure_eq!(check_name(b"..."), Ok(()));
     ensure_eq!(check_name(b""), Err(NameError::Empty));
@@ -415,16 +451,20 @@ pub(crate) fn names_and_chunk_mapping() -> TestResult {
     ensure_eq!(check_name(b".."), Err(NameError::Dot));
     ensure_eq!(check_name(&[b'a'; 255]), Ok(()));
     ensure_eq!(check_name(&[b'a'; 256]), Err(NameError::TooLong));
-    // Chunk 1 is empty: offsets are never mapped to it.
-    let ends = [10u64, 10, 25, 40];
-    ensure_eq!(chunk_for_offset(&ends, 0), Some((0, 0)));
-    ensure_eq!(chunk_for_offset(&ends, 9), Some((0, 9)));
-    ensure_eq!(chunk_for_offset(&ends, 10), Some((2, 0)));
-    ensure_eq!(chunk_for_offset(&ends, 39), Some((3, 14)));
-    ensure_eq!(chunk_for_offset(&ends, 40), None);
-    ensure_eq!(chunk_for_offset(&[], 0), None);
-    ensure_eq!(chunk_start(&ends, 0), 0);
-    ensure_eq!(chunk_start(&ends, 3), 25);
+    let e = |end| Extent {
+        end,
+        offset: 0,
+        blob: 0,
+        flags: 0,
+    };
+    let exts = [e(10), e(25), e(40)];
+    ensure_eq!(extent_for(&exts, 0), Some((0, 0)));
+    ensure_eq!(extent_for(&exts, 9), Some((0, 0)));
+    ensure_eq!(extent_for(&exts, 10), Some((1, 10)));
+    ensure_eq!(extent_for(&exts, 39), Some((2, 25)));
+    ensure_eq!(extent_for(&exts, 40), None);
+    ensure_eq!(extent_for(&exts, u64::MAX), None);
+    ensure_eq!(extent_for(&[], 0), None);
     Ok(())
 }
 
@@ -435,7 +475,7 @@ const ROOT_ENTRIES: &[(&[u8], u64)] = &[
     (b"hard", 2),
     (b"tty", 7),
 ];
-const FILE_CHUNKS: &[(u8, u64, u64, bool)] = &[(0xa1, 5, 100, false), (0xb2, 0, 28, true)];
+const FILE_CHUNKS: &[Chunk] = &[(0xb2, 5, 100, false), (0xa1, 0, 28, true)];
 const FILE_XATTRS: &[(&[u8], &[u8])] = &[(b"user.a", b"1"), (b"security.x", b"\x00\xffv")];
 
 /// The valid image of [`valid_image`]: root, a file with two chunks and two
@@ -447,7 +487,7 @@ const VALID: &[Spec<'static>] = &[
         kind: Kind::Dir(ROOT_ENTRIES),
         uid: 0,
         gid: 0,
-        perm: 0o040755,
+        perm: 0o755,
         xattrs: &[],
     },
     Spec {
@@ -455,7 +495,7 @@ const VALID: &[Spec<'static>] = &[
         kind: Kind::File(FILE_CHUNKS),
         uid: 1000,
         gid: 1001,
-        perm: 0o104750,
+        perm: 0o4750,
         xattrs: FILE_XATTRS,
     },
     sp(3, Kind::Dir(&[])),
@@ -463,192 +503,122 @@ const VALID: &[Spec<'static>] = &[
     sp(7, Kind::Chr(4, 65)),
 ];
 
-/// A valid Generation B image read through [`Image`]: inodes, entries,
-/// lookup, chunks, xattrs, symlink, device and link counts.
-pub(crate) fn valid_image() -> TestResult {
+/// A valid Generation B image compiled: inodes, sorted entries, lookup,
+/// extents and blobs, xattrs, symlink, device, link counts and totals.
+pub(crate) fn valid_image<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[VALID], &[(0xa1, 0x5a)])?;
+    let len = build_rootfs_b(
+        &mut buf.0,
+        MANIFEST_VERSION_B,
+        &[VALID],
+        &[(0xa1, 0x5a), (0x99, 0x77)],
+    )?;
     let bytes = &buf.0[..len];
     let rootfs = tri!(Rootfs::parse(bytes));
     ensure_eq!(rootfs.generation(), Generation::B);
-    ensure_eq!(rootfs.layer_count(), 1);
-    ensure_eq!(rootfs.verity_count(), 1);
-    ensure_eq!(tri!(rootfs.verity_entry(0)), ([0xa1; 32], [0x5a; 32]));
-    ensure_eq!(tri!(rootfs.verity_for(&[0xa1; 32])), Some([0x5a; 32]));
-    ensure_eq!(tri!(rootfs.verity_for(&[0xb2; 32])), None);
-    ensure_eq!(rootfs.layer_blob(0), Err(Error::LayerIndex(0)));
-    with_image_b(bytes, check_valid)
+    ensure!(rootfs.for_each_layer_blob(|_| Ok(())).is_err());
+    let t = tri!(compile_b::<A>(bytes));
+    check_valid(&t)
 }
 
-/// The [`Image`] checks of [`valid_image`].
 #[inline(never)]
-fn check_valid(img: &Image<'_>) -> TestResult {
-    ensure_eq!(img.layer_count(), 1);
-    ensure_eq!(img.inode_slots(), 5);
-
-    // Inodes.
-    let root = tri!(img.inode(1));
-    ensure_eq!(
-        root.kind,
-        InodeKind::Dir {
-            look_below: false,
-            entries: 5
-        }
-    );
+fn check_valid<A: Alloc>(t: &Tables<A>) -> TestResult {
+    ensure_eq!(t.inode_count(), 5);
+    let root = tri!(t.inode(ROOT_INDEX));
+    ensure_eq!((root.ino, root.kind), (1, TKind::Dir));
     ensure_eq!((root.uid, root.gid, root.permissions), (0, 0, 0o755));
-    ensure_eq!((root.layer, root.pos), (0, 0));
-    let file = tri!(img.inode(2));
+    ensure_eq!(root.nlink, 3);
+
+    // Entries, sorted by name, with the type of what they name.
+    let names: [&[u8]; 5] = [b"file", b"hard", b"link", b"sub", b"tty"];
+    let kinds = [
+        TKind::File,
+        TKind::File,
+        TKind::Symlink,
+        TKind::Dir,
+        TKind::Chr,
+    ];
+    let entries = t.entries(root);
+    ensure_eq!(entries.len(), 5);
+    for (i, e) in entries.iter().enumerate() {
+        ensure_eq!(t.name(e), names[i]);
+        ensure_eq!(e.kind, kinds[i]);
+        ensure_eq!(tri!(t.inode(e.target)).kind, kinds[i]);
+        ensure_eq!(tri!(t.lookup(root, names[i])).0, i);
+    }
+    ensure!(t.lookup(root, b"fil").is_none());
+    ensure!(t.lookup(root, b"files").is_none());
+    ensure!(t.lookup(root, b"").is_none());
+
+    // The file and its hard link.
+    let file = tri!(child(t, root, b"file"));
     ensure_eq!(
-        file.kind,
-        InodeKind::File {
-            chunks: 2,
-            size: 128
-        }
+        tri!(t.lookup(root, b"hard")).1.target,
+        tri!(t.lookup(root, b"file")).1.target
+    );
+    ensure_eq!(
+        (file.ino, file.kind, file.file_size(), file.st_size()),
+        (2, TKind::File, 128, 128)
     );
     ensure_eq!((file.uid, file.gid, file.permissions), (1000, 1001, 0o4750));
-    ensure_eq!(
-        tri!(img.inode(7)).kind,
-        InodeKind::Chr {
-            major: 4,
-            minor: 65
-        }
-    );
-    let sub = tri!(img.inode(3));
-    ensure_eq!((sub.uid, sub.gid, sub.permissions), (1000, 100, 0o644));
-    ensure_eq!(tri!(img.find_inode(4)), None);
-    ensure_eq!(img.inode(4), Err(Error::InodeNotFound(4)));
-    ensure_eq!(img.inode(6), Err(Error::InodeNotFound(6)));
-    ensure_eq!(img.inode(8), Err(Error::InodeNotFound(8)));
-    ensure_eq!(img.inode(0), Err(Error::InodeNotFound(0)));
+    ensure_eq!(file.nlink, 2);
+    ensure!(t.entries(file).is_empty());
+    ensure!(t.lookup(file, b"x").is_none());
 
-    // Directory entries, all and from an index on.
-    let mut seen = 0usize;
-    let mut bad = false;
-    let r = tri!(img.for_each_dir_entry(&root, 0, |e: DirEntry<'_>| {
-        let i = e.index as usize;
-        bad |= ROOT_ENTRIES.get(i) != Some(&(e.name, e.ino)) || i != seen;
-        seen += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure!(!bad);
-    ensure_eq!(seen, ROOT_ENTRIES.len());
-    let mut first = None;
-    let r = tri!(img.for_each_dir_entry(&root, 3, |e| {
-        first = Some((e.index, e.name, e.ino));
-        ControlFlow::Break(())
-    }));
-    ensure_eq!(r, ControlFlow::Break(()));
-    ensure_eq!(first, Some((3, &b"hard"[..], 2)));
-    let mut visible = 0u32;
-    let r = tri!(img.for_each_visible_dir_entry(&root, 0, |e, i| {
-        bad |= e.ino != i.ino;
-        visible += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure!(!bad);
-    ensure_eq!(visible, 5);
+    // Extents and the blob table (sorted by digest, verity attached).
+    let exts = t.extents(file);
+    ensure_eq!(exts.len(), 2);
     ensure_eq!(
-        img.for_each_dir_entry(&file, 0, |_| ControlFlow::<()>::Continue(()))
-            .err(),
-        Some(Error::NotADirectory(2))
+        (exts[0].end, exts[0].offset, exts[0].compressed()),
+        (100, 5, false)
     );
+    ensure_eq!(
+        (exts[1].end, exts[1].offset, exts[1].compressed()),
+        (128, 0, true)
+    );
+    ensure_eq!(t.blob_count(), 2);
+    let b0 = tri!(t.blob(exts[0].blob));
+    let b1 = tri!(t.blob(exts[1].blob));
+    ensure_eq!((b0.digest, b0.verity), ([0xb2; 32], None));
+    ensure_eq!((b1.digest, b1.verity), ([0xa1; 32], Some([0x5a; 32])));
+    ensure_eq!((exts[0].blob, exts[1].blob), (1, 0));
+    ensure!(t.blob(2).is_none());
+    ensure_eq!(extent_for(exts, 0), Some((0, 0)));
+    ensure_eq!(extent_for(exts, 100), Some((1, 100)));
+    ensure_eq!(extent_for(exts, 128), None);
 
-    // Lookup by name.
-    ensure_eq!(tri!(img.lookup(&root, b"file")), Some(file));
-    ensure_eq!(tri!(img.lookup(&root, b"hard")), Some(file));
-    ensure_eq!(tri!(img.lookup(&root, b"sub")).map(|i| i.ino), Some(3));
-    ensure_eq!(tri!(img.lookup(&root, b"fil")), None);
-    ensure_eq!(tri!(img.lookup(&root, b"files")), None);
-    ensure_eq!(tri!(img.lookup(&sub, b"file")), None);
-    ensure_eq!(img.lookup(&file, b"x"), Err(Error::NotADirectory(2)));
+    // Xattrs, sorted by name.
+    let xs = t.xattrs(file);
+    ensure_eq!(xs.len(), 2);
+    ensure_eq!(t.xattr_name(&xs[0]), b"security.x");
+    ensure_eq!(t.xattr_value(&xs[0]), b"\x00\xffv");
+    ensure_eq!(t.xattr_name(&xs[1]), b"user.a");
+    ensure_eq!(t.xattr_get(file, b"user.a"), Some(&b"1"[..]));
+    ensure_eq!(t.xattr_get(file, b"user.b"), None);
+    ensure_eq!(t.xattr_get(file, b"user"), None);
+    ensure_eq!(t.xattr_get(root, b"user.a"), None);
 
-    // Chunks.
-    let c0 = tri!(img.chunk(&file, 0));
+    // The others.
+    let sub = tri!(child(t, root, b"sub"));
+    ensure_eq!((sub.ino, sub.nlink, sub.permissions), (3, 2, 0o644));
+    ensure!(t.entries(sub).is_empty());
+    let link = tri!(child(t, root, b"link"));
+    ensure_eq!(t.symlink_target(link), b"../target/of/link");
+    ensure_eq!((link.st_size(), link.nlink), (17, 1));
+    ensure_eq!(t.symlink_target(file), b"");
+    let tty = tri!(child(t, root, b"tty"));
     ensure_eq!(
-        (c0.digest, c0.offset, c0.len, c0.compressed),
-        ([0xa1; 32], 5, 100, false)
+        (tty.kind, tty.rdev(), tty.st_size()),
+        (TKind::Chr, (4 << 20) | 65, 0)
     );
-    let c1 = tri!(img.chunk(&file, 1));
-    ensure_eq!(
-        (c1.digest, c1.offset, c1.len, c1.compressed),
-        ([0xb2; 32], 0, 28, true)
-    );
-    ensure_eq!(
-        img.chunk(&file, 2),
-        Err(Error::ChunkIndex { ino: 2, index: 2 })
-    );
-    ensure_eq!(img.chunk(&root, 0), Err(Error::NotAFile(1)));
-    let mut ends = [0u64; 2];
-    tri!(img.fill_chunk_ends(&file, &mut ends));
-    ensure_eq!(ends, [100, 128]);
-    ensure_eq!(
-        img.fill_chunk_ends(&file, &mut [0u64; 3]),
-        Err(Error::BufferSize {
-            needed: 2,
-            given: 3
-        })
-    );
-    ensure_eq!(chunk_for_offset(&ends, 0), Some((0, 0)));
-    ensure_eq!(chunk_for_offset(&ends, 99), Some((0, 99)));
-    ensure_eq!(chunk_for_offset(&ends, 100), Some((1, 0)));
-    ensure_eq!(chunk_for_offset(&ends, 127), Some((1, 27)));
-    ensure_eq!(chunk_for_offset(&ends, 128), None);
-    let mut n = 0usize;
-    let r = tri!(img.for_each_chunk(&file, |i, c| {
-        bad |= i != n || c.digest != [FILE_CHUNKS[i].0; 32];
-        n += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure!(!bad);
-    ensure_eq!(n, 2);
+    ensure_eq!(file.rdev(), 0);
 
-    // Xattrs.
-    ensure_eq!(tri!(img.xattr_get(&file, b"user.a")), Some(&b"1"[..]));
+    let s = t.stats();
     ensure_eq!(
-        tri!(img.xattr_get(&file, b"security.x")),
-        Some(&b"\x00\xffv"[..])
+        (s.inodes, s.dirs, s.files, s.data_bytes, s.layers),
+        (5, 2, 1, 128, 1)
     );
-    ensure_eq!(tri!(img.xattr_get(&file, b"user.b")), None);
-    ensure_eq!(tri!(img.xattr_get(&file, b"user")), None);
-    ensure_eq!(tri!(img.xattr_get(&root, b"user.a")), None);
-    let mut xn = 0usize;
-    let r = tri!(img.for_each_xattr(&file, |k, v| {
-        bad |= FILE_XATTRS.get(xn) != Some(&(k, v));
-        xn += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure!(!bad);
-    ensure_eq!(xn, 2);
-
-    // Symlink.
-    let link = tri!(tri!(img.lookup(&root, b"link")));
-    ensure_eq!(link.kind, InodeKind::Symlink);
-    ensure_eq!(tri!(img.symlink_target(&link)), &b"../target/of/link"[..]);
-    ensure_eq!(img.symlink_target(&file), Err(Error::NotASymlink(2)));
-
-    // Link counts and totals.
-    let mut counts = [LinkCount::default(); 5];
-    let t = tri!(img.count_links(&mut counts));
-    ensure_eq!(t.used, 5);
-    ensure_eq!((t.inodes, t.dirs, t.files, t.data_bytes), (5, 2, 1, 128));
-    ensure_eq!(nlink_of(&counts, 1), Some(3));
-    ensure_eq!(nlink_of(&counts, 2), Some(2));
-    ensure_eq!(nlink_of(&counts, 3), Some(2));
-    ensure_eq!(nlink_of(&counts, 5), Some(1));
-    ensure_eq!(nlink_of(&counts, 7), Some(1));
-    ensure_eq!(nlink_of(&counts, 4), None);
-    let mut small = [LinkCount::default(); 4];
-    ensure_eq!(
-        img.count_links(&mut small),
-        Err(Error::BufferSize {
-            needed: 5,
-            given: 4
-        })
-    );
+    ensure!(s.table_bytes > 0 && s.metadata_bytes > 0);
     Ok(())
 }
 
@@ -670,105 +640,78 @@ const TOP: &[Spec<'static>] = &[
     sp(4, Kind::Lnk(b"keep")),
 ];
 
-/// Checks the view of [`TOP`] over [`LOWER`].
+/// Checks the tables of [`TOP`] over [`LOWER`].
 #[inline(never)]
-fn check_whiteout(img: &Image<'_>) -> TestResult {
-    ensure_eq!(img.layer_count(), 2);
-    ensure_eq!(img.inode_slots(), 6);
-    let root = tri!(img.inode(1));
-    ensure_eq!(root.layer, 0);
+fn check_whiteout<A: Alloc>(t: &Tables<A>) -> TestResult {
+    ensure_eq!(t.inode_count(), 3);
+    let root = tri!(t.inode(ROOT_INDEX));
+    let entries = t.entries(root);
+    ensure_eq!(entries.len(), 2);
+    ensure_eq!(t.name(&entries[0]), b"keep");
+    ensure_eq!(t.name(&entries[1]), b"new");
+    // The whited-out name is gone; ino 2 comes from the lower layer.
+    ensure!(t.lookup(root, b"gone").is_none());
+    let keep = tri!(child(t, root, b"keep"));
+    ensure_eq!((keep.ino, keep.file_size()), (2, 7));
+    ensure_eq!(tri!(t.blob(t.extents(keep)[0].blob)).digest, [0x01; 32]);
+    let new = tri!(child(t, root, b"new"));
+    ensure_eq!(t.symlink_target(new), b"keep");
+    ensure_eq!(root.nlink, 2);
+    // The hidden file's chunk is not in the blob table.
+    ensure_eq!(t.blob_count(), 1);
+    let s = t.stats();
     ensure_eq!(
-        root.kind,
-        InodeKind::Dir {
-            look_below: false,
-            entries: 3
-        }
+        (s.inodes, s.dirs, s.files, s.data_bytes, s.layers),
+        (3, 1, 1, 7, 2)
     );
-    // The whited-out name is hidden from lookup and readdir.
-    ensure_eq!(tri!(img.lookup(&root, b"gone")), None);
-    let gone = tri!(tri!(img.find_inode(3)));
-    ensure_eq!((gone.kind, gone.layer), (InodeKind::Whiteout, 0));
-    ensure_eq!(img.inode(3), Err(Error::InodeNotFound(3)));
-    // Ino 2 is only in the lower layer.
-    let keep = tri!(tri!(img.lookup(&root, b"keep")));
-    ensure_eq!((keep.ino, keep.layer), (2, 1));
-    ensure_eq!(keep.kind, InodeKind::File { chunks: 1, size: 7 });
-    let new = tri!(tri!(img.lookup(&root, b"new")));
-    ensure_eq!(tri!(img.symlink_target(&new)), &b"keep"[..]);
-    let mut stored = 0u32;
-    let r = tri!(img.for_each_dir_entry(&root, 0, |_| {
-        stored += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure_eq!(stored, 3);
-    let mut names: [&[u8]; 3] = [b""; 3];
-    let mut n = 0usize;
-    let r = tri!(img.for_each_visible_dir_entry(&root, 0, |e, _| {
-        if let Some(slot) = names.get_mut(n) {
-            *slot = e.name;
-        }
-        n += 1;
-        ControlFlow::<()>::Continue(())
-    }));
-    ensure_eq!(r, ControlFlow::Continue(()));
-    ensure_eq!(n, 2);
-    ensure_eq!(names[..2], [&b"keep"[..], &b"new"[..]]);
-    // Resuming after the whiteout'd entry still skips nothing visible.
-    let mut after = None;
-    let r = tri!(img.for_each_visible_dir_entry(&root, 1, |e, _| {
-        after = Some(e.index);
-        ControlFlow::Break(())
-    }));
-    ensure_eq!(r, ControlFlow::Break(()));
-    ensure_eq!(after, Some(2));
-    // Link counts: the whiteout and the hidden lower ino 3 are not counted.
-    let mut counts = [LinkCount::default(); 6];
-    let t = tri!(img.count_links(&mut counts));
-    ensure_eq!(t.used, 4);
-    ensure_eq!((t.inodes, t.dirs, t.files, t.data_bytes), (3, 1, 1, 7));
-    ensure_eq!(nlink_of(&counts[..t.used], 1), Some(2));
-    ensure_eq!(nlink_of(&counts[..t.used], 2), Some(1));
-    ensure_eq!(nlink_of(&counts[..t.used], 3), Some(0));
-    ensure_eq!(nlink_of(&counts[..t.used], 4), Some(1));
-    ensure!(counts[t.used..].iter().all(|c| c.ino == u64::MAX));
     Ok(())
 }
 
 /// Two layers inline in a Generation B rootfs; the top whites out a name.
-pub(crate) fn whiteout_gen_b() -> TestResult {
+pub(crate) fn whiteout_gen_b<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
     let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[TOP, LOWER], &[])?;
-    with_image_b(&buf.0[..len], check_whiteout)
+    let t = tri!(compile_b::<A>(&buf.0[..len]));
+    check_whiteout(&t)
 }
 
 /// The same two layers as Generation A layer blobs.
-pub(crate) fn whiteout_gen_a() -> TestResult {
+pub(crate) fn whiteout_gen_a<A: Alloc>() -> TestResult {
     let mut top = MsgBuf::<512>::new();
     let mut lower = MsgBuf::<512>::new();
+    let mut rootfs = MsgBuf::<256>::new();
     let tl = build_vector(&mut top.0, TOP)?;
     let ll = build_vector(&mut lower.0, LOWER)?;
-    let mut img = Image::new();
-    tri!(img.push_layer(&top.0[..tl]));
-    tri!(img.push_layer(&lower.0[..ll]));
-    check_whiteout(&img)
+    let rl = build_rootfs_a(&mut rootfs.0, &[(0x33, 0, false), (0x44, 0, false)])?;
+    let t = tri!(compile_a::<A>(
+        &rootfs.0[..rl],
+        &[&top.0[..tl], &lower.0[..ll]]
+    ));
+    check_whiteout(&t)
 }
 
-/// A Generation A rootfs: layer blob digests, fs-verity data, and layer
-/// references that are not plain blobs.
-pub(crate) fn rootfs_gen_a() -> TestResult {
+/// A Generation A rootfs: layer blob digests, and layer references that are
+/// not plain blobs; the compiler's checks of what it is given.
+pub(crate) fn rootfs_gen_a<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
     let len = build_rootfs_a(&mut buf.0, &[(0x33, 0, false), (0x44, 0, false)])?;
     let r = tri!(Rootfs::parse(&buf.0[..len]));
     ensure_eq!(r.generation(), Generation::A);
-    ensure_eq!(r.layer_count(), 2);
-    ensure_eq!(tri!(r.layer_blob(0)), [0x33; 32]);
-    ensure_eq!(tri!(r.layer_blob(1)), [0x44; 32]);
-    ensure_eq!(r.layer_blob(2), Err(Error::LayerIndex(2)));
-    ensure_eq!(tri!(r.verity_for(&[0x11; 32])), Some([0x22; 32]));
+    let mut seen = [[0u8; 32]; 3];
+    let mut n = 0usize;
+    tri!(r.for_each_layer_blob(|d| {
+        if let Some(slot) = seen.get_mut(n) {
+            *slot = d;
+        }
+        n += 1;
+        Ok(())
+    }));
+    ensure_eq!(n, 2);
+    ensure_eq!(seen[..2], [[0x33; 32], [0x44; 32]]);
+    // No layer blobs for a Generation A rootfs.
     ensure_eq!(
-        Image::from_rootfs(&r).err(),
-        Some(Error::UnsupportedManifestVersion(MANIFEST_VERSION_A))
+        compile_a::<A>(&buf.0[..len], &[]).err(),
+        Some(Error::NoLayers)
     );
     let len = build_rootfs_a(&mut buf.0, &[(0x33, 0, false), (0x44, 0, true)])?;
     ensure_eq!(
@@ -782,13 +725,22 @@ pub(crate) fn rootfs_gen_a() -> TestResult {
     );
     let len = build_rootfs_a(&mut buf.0, &[])?;
     ensure_eq!(Rootfs::parse(&buf.0[..len]).err(), Some(Error::NoLayers));
+    // Layer blobs for a Generation B rootfs.
+    let mut layer = MsgBuf::<256>::new();
+    let ll = build_vector(&mut layer.0, &[sp(1, Kind::Dir(&[]))])?;
+    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[VALID], &[])?;
+    ensure_eq!(
+        compile_a::<A>(&buf.0[..len], &[&layer.0[..ll]]).err(),
+        Some(Error::UnexpectedLayers)
+    );
     Ok(())
 }
 
 /// Inode vectors that are unsorted, have a duplicate, or use ino 0, in
-/// either layer.
-pub(crate) fn malformed_inode_order() -> TestResult {
+/// either layer and either generation.
+pub(crate) fn malformed_inode_order<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
+    let mut rootfs = MsgBuf::<256>::new();
     let ok: &[Spec<'_>] = &[sp(1, Kind::Wht)];
     let cases: [(&[Spec<'_>], Error); 4] = [
         (
@@ -808,9 +760,10 @@ pub(crate) fn malformed_inode_order() -> TestResult {
             Error::ZeroIno { layer: 0 },
         ),
     ];
+    let rl = build_rootfs_a(&mut rootfs.0, &[(0x33, 0, false)])?;
     for (inodes, want) in cases {
         let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[inodes], &[])?;
-        ensure_eq!(image_b_err(&buf.0[..len]), Some(want));
+        ensure_eq!(err_b::<A>(&buf.0[..len]), Some(want));
         // The same layer below a good one reports layer 1.
         let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[ok, inodes], &[])?;
         let want1 = match want {
@@ -818,18 +771,20 @@ pub(crate) fn malformed_inode_order() -> TestResult {
             Error::DuplicateInode { ino, .. } => Error::DuplicateInode { layer: 1, ino },
             _ => Error::ZeroIno { layer: 1 },
         };
-        ensure_eq!(image_b_err(&buf.0[..len]), Some(want1));
+        ensure_eq!(err_b::<A>(&buf.0[..len]), Some(want1));
         // And as a Generation A layer blob.
         let len = build_vector(&mut buf.0, inodes)?;
-        ensure_eq!(push_layer_err(&buf.0[..len]), (Some(want), 0));
+        ensure_eq!(
+            compile_a::<A>(&rootfs.0[..rl], &[&buf.0[..len]]).err(),
+            Some(want)
+        );
     }
     Ok(())
 }
 
-/// Directory entries with bad names or ino 0, and bad xattr names and
-/// symlink targets.
-pub(crate) fn malformed_names() -> TestResult {
-    let mut buf = MsgBuf::<1024>::new();
+/// Directory entries with bad names or inos, and bad xattrs and symlink
+/// targets.
+pub(crate) fn malformed_names<A: Alloc>() -> TestResult {
     static LONG: [u8; 256] = [b'n'; 256];
     let cases: [(&[u8], NameError); 7] = [
         (b"a/b", NameError::Slash),
@@ -842,172 +797,301 @@ pub(crate) fn malformed_names() -> TestResult {
     ];
     for (name, why) in cases {
         let entries: [(&[u8], u64); 2] = [(b"fine", 2), (name, 2)];
-        let layer = [sp(1, Kind::Dir(&entries)), sp(2, Kind::Dir(&[]))];
-        let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-        let want = Error::BadName { ino: 1, why };
-        with_image_b(&buf.0[..len], |img| {
-            ensure_eq!(readdir_err(img, 1), Some(want));
-            let root = tri!(img.inode(1));
-            ensure_eq!(img.lookup(&root, b"zzz"), Err(want));
-            // Entries before the bad one are still listed, then the error.
-            let mut first = None;
-            let r = img.for_each_dir_entry(&root, 0, |e| {
-                first = Some(e.name);
-                ControlFlow::<()>::Continue(())
-            });
-            ensure_eq!(first, Some(&b"fine"[..]));
-            ensure_eq!(r.err(), Some(want));
-            let mut counts = [LinkCount::default(); 2];
-            ensure_eq!(img.count_links(&mut counts), Err(want));
-            Ok(())
-        })?;
+        let layer = [sp(1, Kind::Dir(&entries)), sp(2, Kind::File(&[]))];
+        ensure_eq!(err_layer::<A>(&layer), Some(Error::BadName { ino: 1, why }));
     }
     // A 255-byte name is fine and found.
     static MAX: [u8; 255] = [b'n'; 255];
     let entries: [(&[u8], u64); 1] = [(&MAX, 2)];
     let layer = [sp(1, Kind::Dir(&entries)), sp(2, Kind::Dir(&[]))];
+    let mut buf = MsgBuf::<1024>::new();
     let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    with_image_b(&buf.0[..len], |img| {
-        ensure_eq!(
-            tri!(img.lookup(&tri!(img.inode(1)), &MAX)).map(|i| i.ino),
-            Some(2)
-        );
-        Ok(())
-    })?;
+    let t = tri!(compile_b::<A>(&buf.0[..len]));
+    ensure_eq!(tri!(child(&t, tri!(t.inode(ROOT_INDEX)), &MAX)).ino, 2);
 
     // An entry naming ino 0, and one naming a missing ino.
-    let layer = [sp(1, Kind::Dir(&[(b"zero", 0)]))];
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    with_image_b(&buf.0[..len], |img| {
-        ensure_eq!(readdir_err(img, 1), Some(Error::BadDirEntryIno { ino: 1 }));
-        Ok(())
-    })?;
-    let layer = [sp(1, Kind::Dir(&[(b"dangling", 9)]))];
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    with_image_b(&buf.0[..len], |img| {
-        let root = tri!(img.inode(1));
-        ensure_eq!(img.lookup(&root, b"dangling"), Err(Error::InodeNotFound(9)));
-        ensure_eq!(
-            img.for_each_visible_dir_entry(&root, 0, |_, _| ControlFlow::<()>::Continue(()))
-                .err(),
-            Some(Error::InodeNotFound(9))
-        );
-        let mut counts = [LinkCount::default(); 1];
-        ensure_eq!(img.count_links(&mut counts), Err(Error::InodeNotFound(9)));
-        Ok(())
-    })?;
+    ensure_eq!(
+        err_layer::<A>(&[sp(1, Kind::Dir(&[(b"zero", 0)]))]),
+        Some(Error::BadDirEntryIno { ino: 1 })
+    );
+    ensure_eq!(
+        err_layer::<A>(&[sp(1, Kind::Dir(&[(b"dangling", 9)]))]),
+        Some(Error::InodeNotFound(9))
+    );
 
-    // Xattr names: empty, NUL, over 255 bytes.
+    // Xattr names: empty, NUL, over 255 bytes, a bare namespace; duplicates.
     static LONG_KEY: [u8; 256] = [b'k'; 256];
-    let bad_keys: [&[u8]; 3] = [b"", b"user.\0", &LONG_KEY];
+    let bad_keys: [&[u8]; 6] = [
+        b"",
+        b"user.\0",
+        &LONG_KEY,
+        b"user.",
+        b"trusted.",
+        b"security.",
+    ];
     for key in bad_keys {
         let xattrs: [(&[u8], &[u8]); 1] = [(key, b"v")];
         let layer = [Spec {
             xattrs: &xattrs,
             ..sp(1, Kind::Dir(&[]))
         }];
-        let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-        with_image_b(&buf.0[..len], |img| {
-            let root = tri!(img.inode(1));
-            ensure_eq!(
-                img.xattr_get(&root, b"user.x"),
-                Err(Error::BadXattrName { ino: 1 })
-            );
-            Ok(())
-        })?;
+        ensure_eq!(err_layer::<A>(&layer), Some(Error::BadXattrName { ino: 1 }));
     }
+    let dup: [(&[u8], &[u8]); 3] = [(b"user.a", b"1"), (b"user.b", b""), (b"user.a", b"2")];
+    let layer = [
+        sp(1, Kind::Dir(&[(b"f", 2)])),
+        Spec {
+            xattrs: &dup,
+            ..sp(2, Kind::File(&[]))
+        },
+    ];
+    ensure_eq!(
+        err_layer::<A>(&layer),
+        Some(Error::DuplicateXattr { ino: 2 })
+    );
+    // Other namespaces are kept (the driver serves what it has handlers for).
+    let other: [(&[u8], &[u8]); 1] = [(b"system.posix_acl_access", b"\x02")];
+    let layer = [Spec {
+        xattrs: &other,
+        ..sp(1, Kind::Dir(&[]))
+    }];
+    ensure_eq!(err_layer::<A>(&layer), None);
 
     // Symlink targets: empty, or containing NUL.
     let bad_targets: [&[u8]; 2] = [b"", b"a\0b"];
     for target in bad_targets {
-        let layer = [sp(1, Kind::Dir(&[])), sp(2, Kind::Lnk(target))];
-        let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-        with_image_b(&buf.0[..len], |img| {
-            let link = tri!(img.inode(2));
-            ensure_eq!(
-                img.symlink_target(&link),
-                Err(Error::BadSymlinkTarget { ino: 2 })
-            );
-            Ok(())
-        })?;
+        let layer = [sp(1, Kind::Dir(&[(b"l", 2)])), sp(2, Kind::Lnk(target))];
+        ensure_eq!(
+            err_layer::<A>(&layer),
+            Some(Error::BadSymlinkTarget { ino: 2 })
+        );
     }
     Ok(())
 }
 
-/// File chunk lengths whose sum, or whose offset plus length, overflows.
-pub(crate) fn malformed_chunks() -> TestResult {
-    let mut buf = MsgBuf::<1024>::new();
-    let cases: [&[(u8, u64, u64, bool)]; 3] = [
-        &[(1, 0, u64::MAX, false), (2, 0, 1, false)],
-        &[
-            (1, 0, u64::MAX / 2 + 1, false),
-            (2, 0, u64::MAX / 2 + 1, false),
-        ],
-        &[(1, 1, u64::MAX, false)],
+/// Trees the VFS cannot represent: cycles, directories with two names,
+/// entries naming the root, duplicate names, a bad root.
+pub(crate) fn malformed_tree<A: Alloc>() -> TestResult {
+    // A cycle: /a/b/up is /a.
+    let cycle = [
+        sp(1, Kind::Dir(&[(b"a", 2)])),
+        sp(2, Kind::Dir(&[(b"b", 3)])),
+        sp(3, Kind::Dir(&[(b"up", 2)])),
     ];
-    for chunks in cases {
-        let layer = [sp(1, Kind::Dir(&[(b"f", 2)])), sp(2, Kind::File(chunks))];
-        let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-        with_image_b(&buf.0[..len], |img| {
-            ensure_eq!(img.inode(2), Err(Error::ChunkOverflow { ino: 2 }));
-            let root = tri!(img.inode(1));
-            ensure_eq!(
-                img.lookup(&root, b"f"),
-                Err(Error::ChunkOverflow { ino: 2 })
-            );
-            Ok(())
-        })?;
-    }
-    // The largest sizes that do not overflow are fine.
-    let chunks = [(1, 0, u64::MAX - 1, false), (2, 0, 1, false)];
-    let layer = [sp(1, Kind::Dir(&[])), sp(2, Kind::File(&chunks))];
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    with_image_b(&buf.0[..len], |img| {
-        let f = tri!(img.inode(2));
-        ensure_eq!(
-            f.kind,
-            InodeKind::File {
-                chunks: 2,
-                size: u64::MAX
-            }
-        );
-        let mut ends = [0u64; 2];
-        tri!(img.fill_chunk_ends(&f, &mut ends));
-        ensure_eq!(ends, [u64::MAX - 1, u64::MAX]);
-        ensure_eq!(chunk_for_offset(&ends, u64::MAX - 1), Some((1, 0)));
-        Ok(())
-    })
+    ensure_eq!(
+        err_layer::<A>(&cycle),
+        Some(Error::DirectoryTwice { ino: 2 })
+    );
+    let selfloop = [
+        sp(1, Kind::Dir(&[(b"a", 2)])),
+        sp(2, Kind::Dir(&[(b"me", 2)])),
+    ];
+    ensure_eq!(
+        err_layer::<A>(&selfloop),
+        Some(Error::DirectoryTwice { ino: 2 })
+    );
+    // Two parents, and two names in one directory.
+    let two = [
+        sp(1, Kind::Dir(&[(b"a", 2), (b"b", 3)])),
+        sp(2, Kind::Dir(&[(b"x", 4)])),
+        sp(3, Kind::Dir(&[(b"y", 4)])),
+        sp(4, Kind::Dir(&[])),
+    ];
+    ensure_eq!(err_layer::<A>(&two), Some(Error::DirectoryTwice { ino: 4 }));
+    let twice = [
+        sp(1, Kind::Dir(&[(b"a", 2), (b"b", 2)])),
+        sp(2, Kind::Dir(&[])),
+    ];
+    ensure_eq!(
+        err_layer::<A>(&twice),
+        Some(Error::DirectoryTwice { ino: 2 })
+    );
+    // Entries naming the root, from the root and from below.
+    ensure_eq!(
+        err_layer::<A>(&[sp(1, Kind::Dir(&[(b"r", 1)]))]),
+        Some(Error::EntryNamesRoot { dir: 1 })
+    );
+    let below = [
+        sp(1, Kind::Dir(&[(b"a", 2)])),
+        sp(2, Kind::Dir(&[(b"r", 1)])),
+    ];
+    ensure_eq!(
+        err_layer::<A>(&below),
+        Some(Error::EntryNamesRoot { dir: 2 })
+    );
+    // Duplicate names.
+    let dup = [
+        sp(1, Kind::Dir(&[(b"a", 2), (b"b", 3), (b"a", 3)])),
+        sp(2, Kind::File(&[])),
+        sp(3, Kind::File(&[])),
+    ];
+    ensure_eq!(err_layer::<A>(&dup), Some(Error::DuplicateName { dir: 1 }));
+    // A duplicate whose first copy a newer layer whited out is fine.
+    let lower = [
+        sp(1, Kind::Dir(&[])),
+        sp(2, Kind::File(&[])),
+        sp(3, Kind::File(&[(0x05, 0, 3, false)])),
+    ];
+    let top = [sp(1, Kind::Dir(&[(b"a", 2), (b"a", 3)])), sp(2, Kind::Wht)];
+    let mut buf = MsgBuf::<1024>::new();
+    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&top, &lower], &[])?;
+    let t = tri!(compile_b::<A>(&buf.0[..len]));
+    ensure_eq!(tri!(child(&t, tri!(t.inode(ROOT_INDEX)), b"a")).ino, 3);
+    // Hard links across directories are fine.
+    let links = [
+        sp(1, Kind::Dir(&[(b"d", 2), (b"f", 3)])),
+        sp(2, Kind::Dir(&[(b"g", 3)])),
+        sp(3, Kind::File(&[])),
+    ];
+    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&links], &[])?;
+    let t = tri!(compile_b::<A>(&buf.0[..len]));
+    ensure_eq!(tri!(child(&t, tri!(t.inode(ROOT_INDEX)), b"f")).nlink, 2);
+    ensure_eq!(t.inode_count(), 3);
+    // The root: missing, whited out, not a directory.
+    ensure_eq!(
+        err_layer::<A>(&[sp(2, Kind::Dir(&[]))]),
+        Some(Error::BadRoot)
+    );
+    ensure_eq!(err_layer::<A>(&[sp(1, Kind::Wht)]), Some(Error::BadRoot));
+    ensure_eq!(
+        err_layer::<A>(&[sp(1, Kind::Lnk(b"x"))]),
+        Some(Error::BadRoot)
+    );
+    Ok(())
 }
 
-/// Truncated, misaligned and garbage message buffers are errors.
-pub(crate) fn malformed_buffers() -> TestResult {
+/// Inode contents the VFS cannot represent; unreachable inodes are not
+/// looked at.
+pub(crate) fn malformed_inodes<A: Alloc>() -> TestResult {
+    // Permission bits outside 0o7777 (upstream stores `mode & 0o7777`).
+    let typed = [Spec {
+        perm: 0o100644,
+        ..sp(1, Kind::Dir(&[]))
+    }];
+    ensure_eq!(
+        err_layer::<A>(&typed),
+        Some(Error::BadPermissions {
+            ino: 1,
+            permissions: 0o100644
+        })
+    );
+    // The unknown mode, reachable and not.
+    let unknown = [sp(1, Kind::Dir(&[(b"u", 2)])), sp(2, Kind::Unknown)];
+    ensure_eq!(err_layer::<A>(&unknown), Some(Error::UnknownInodeType(2)));
+    let unreachable = [
+        sp(1, Kind::Dir(&[])),
+        sp(2, Kind::Unknown),
+        sp(3, Kind::Lnk(b"")),
+    ];
+    ensure_eq!(err_layer::<A>(&unreachable), None);
+    // Device numbers.
+    let dev = |major, minor| {
+        [
+            sp(1, Kind::Dir(&[(b"d", 2)])),
+            sp(2, Kind::Chr(major, minor)),
+        ]
+    };
+    ensure_eq!(
+        err_layer::<A>(&dev(4096, 0)),
+        Some(Error::BadDevice { ino: 2 })
+    );
+    ensure_eq!(
+        err_layer::<A>(&dev(0, 1 << 20)),
+        Some(Error::BadDevice { ino: 2 })
+    );
+    ensure_eq!(
+        err_layer::<A>(&dev(u64::MAX, 0)),
+        Some(Error::BadDevice { ino: 2 })
+    );
+    ensure_eq!(err_layer::<A>(&dev(4095, (1 << 20) - 1)), None);
+    Ok(())
+}
+
+/// Chunk lengths that overflow or exceed the largest file, empty chunks,
+/// and blobs shared between files.
+pub(crate) fn malformed_chunks<A: Alloc>() -> TestResult {
+    // Sums past the largest file size stop before they could overflow; an
+    // offset plus length that overflows is refused as such.
+    let cases: [(&[Chunk], Error); 3] = [
+        (
+            &[(1, 0, u64::MAX, false), (2, 0, 1, false)],
+            Error::FileTooLarge { ino: 2 },
+        ),
+        (
+            &[
+                (1, 0, u64::MAX / 2 + 1, false),
+                (2, 0, u64::MAX / 2 + 1, false),
+            ],
+            Error::FileTooLarge { ino: 2 },
+        ),
+        (&[(1, 1, u64::MAX, false)], Error::ChunkOverflow { ino: 2 }),
+    ];
+    for (chunks, want) in cases {
+        let layer = [sp(1, Kind::Dir(&[(b"f", 2)])), sp(2, Kind::File(chunks))];
+        ensure_eq!(err_layer::<A>(&layer), Some(want));
+    }
+    let max = i64::MAX as u64;
+    let big = [(1, 0, max - 1, false), (2, 0, 2, false)];
+    let layer = [sp(1, Kind::Dir(&[(b"f", 2)])), sp(2, Kind::File(&big))];
+    ensure_eq!(err_layer::<A>(&layer), Some(Error::FileTooLarge { ino: 2 }));
+    // The largest size is fine; empty chunks are dropped; a blob that two
+    // files use is one blob.
+    let chunks = [(1, 0, max - 1, false), (3, 9, 0, true), (2, 0, 1, false)];
+    let shared = [(2, 4, 3, false)];
+    let layer = [
+        sp(1, Kind::Dir(&[(b"f", 2), (b"g", 3)])),
+        sp(2, Kind::File(&chunks)),
+        sp(3, Kind::File(&shared)),
+    ];
+    let mut buf = MsgBuf::<1024>::new();
+    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
+    let t = tri!(compile_b::<A>(&buf.0[..len]));
+    let root = tri!(t.inode(ROOT_INDEX));
+    let f = tri!(child(&t, root, b"f"));
+    ensure_eq!(f.file_size(), max);
+    let exts = t.extents(f);
+    ensure_eq!(exts.len(), 2);
+    ensure_eq!((exts[0].end, exts[1].end), (max - 1, max));
+    ensure_eq!(extent_for(exts, max - 1), Some((1, max - 1)));
+    let g = tri!(child(&t, root, b"g"));
+    ensure_eq!(t.extents(g)[0].blob, exts[1].blob);
+    ensure_eq!(t.extents(g)[0].offset, 4);
+    ensure_eq!(t.blob_count(), 2);
+    ensure_eq!(t.stats().data_bytes, max.saturating_add(3));
+    Ok(())
+}
+
+/// Truncated, misaligned, padded and garbage message buffers are errors.
+pub(crate) fn malformed_buffers<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
     let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[VALID], &[])?;
     ensure!(Rootfs::parse(&buf.0[..len]).is_ok());
-    let premature = |e: Option<Error>| {
-        matches!(
-            e,
-            Some(Error::Capnp(CapnpError(
-                capnp::ErrorKind::MessageEndsPrematurely(..)
-            )))
-        )
-    };
     // Every truncation at a word boundary, and a few inside words.
     let mut cut = 0usize;
     while cut < len {
         let e = Rootfs::parse(&buf.0[..cut]).err();
         ensure!(e.is_some());
+        ensure!(err_b::<A>(&buf.0[..cut]).is_some());
         if cut >= 8 {
-            ensure!(premature(e));
+            ensure_eq!(e, Some(Error::Truncated));
+        } else {
+            ensure_eq!(e, Some(Error::BadSegmentTable));
         }
-        ensure!(push_layer_err(&buf.0[..cut]).0.is_some());
         cut += if cut < 16 { 1 } else { 8 };
     }
-    ensure!(premature(Rootfs::parse(&buf.0[..len - 8]).err()));
-    // A segment table claiming more segments than the buffer holds.
+    // Bytes after the message.
+    ensure_eq!(
+        Rootfs::parse(&buf.0[..len + 8]).err(),
+        Some(Error::TrailingBytes(8))
+    );
+    ensure_eq!(err_b::<A>(&buf.0[..len + 1]), Some(Error::TrailingBytes(1)));
+    // A segment table claiming more segments than supported.
     let saved = buf.0[0];
     buf.0[0] = 200;
-    ensure!(Rootfs::parse(&buf.0[..len]).is_err());
+    ensure_eq!(
+        Rootfs::parse(&buf.0[..len]).err(),
+        Some(Error::TooManySegments)
+    );
     buf.0[0] = saved;
     // The same bytes one byte off alignment.
     buf.0.copy_within(0..len, 1);
@@ -1015,42 +1099,52 @@ pub(crate) fn malformed_buffers() -> TestResult {
         Rootfs::parse(&buf.0[1..=len]).err(),
         Some(Error::Misaligned)
     );
-    ensure_eq!(
-        push_layer_err(&buf.0[1..=len]),
-        (Some(Error::Misaligned), 0)
-    );
-    // Moved back, they parse again.
+    ensure_eq!(err_b::<A>(&buf.0[1..=len]), Some(Error::Misaligned));
+    // Moved back, they compile again.
     buf.0.copy_within(1..=len, 0);
-    ensure!(Rootfs::parse(&buf.0[..len]).is_ok());
+    ensure!(compile_b::<A>(&buf.0[..len]).is_ok());
     Ok(())
 }
 
 /// Unknown manifest versions, and a Generation B rootfs without layers.
-pub(crate) fn bad_manifest_version() -> TestResult {
+pub(crate) fn bad_manifest_version<A: Alloc>() -> TestResult {
     let mut buf = MsgBuf::<1024>::new();
     let layer = [sp(1, Kind::Dir(&[]))];
     for v in [0u64, 1, 4, 7, u64::MAX] {
         let len = build_rootfs_b(&mut buf.0, v, &[&layer], &[])?;
-        ensure_eq!(
-            Rootfs::parse(&buf.0[..len]).err(),
-            Some(Error::UnsupportedManifestVersion(v))
-        );
+        let want = Some(Error::UnsupportedManifestVersion(v));
+        ensure_eq!(Rootfs::parse(&buf.0[..len]).err(), want);
+        ensure_eq!(err_b::<A>(&buf.0[..len]), want);
     }
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    ensure_eq!(
-        tri!(Rootfs::parse(&buf.0[..len])).generation(),
-        Generation::B
-    );
     let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[], &[])?;
     ensure_eq!(Rootfs::parse(&buf.0[..len]).err(), Some(Error::NoLayers));
-    // A root that is not a directory is rejected by the mount-time walk.
-    let layer = [sp(1, Kind::Lnk(b"x"))];
-    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[&layer], &[])?;
-    with_image_b(&buf.0[..len], |img| {
-        let mut counts = [LinkCount::default(); 1];
-        ensure_eq!(img.count_links(&mut counts), Err(Error::BadRoot));
-        Ok(())
-    })
+    ensure_eq!(err_b::<A>(&buf.0[..len]), Some(Error::NoLayers));
+    Ok(())
+}
+
+/// The memory limit, and an environment that stops the compile.
+pub(crate) fn limits_and_interruption<A: Alloc>() -> TestResult {
+    let mut buf = MsgBuf::<1024>::new();
+    let len = build_rootfs_b(&mut buf.0, MANIFEST_VERSION_B, &[VALID], &[])?;
+    let src = Source {
+        rootfs: &buf.0[..len],
+        layers: &[],
+    };
+    let tight = Limits {
+        max_table_bytes: 64,
+        ..LIMITS
+    };
+    ensure_eq!(
+        compile::<A, _>(&src, tight, &mut Quiet).err(),
+        Some(Error::TooLarge)
+    );
+    ensure_eq!(
+        compile::<A, _>(&src, LIMITS, &mut StopAt(0)).err(),
+        Some(Error::Interrupted)
+    );
+    let t = tri!(compile::<A, _>(&src, LIMITS, &mut Quiet));
+    ensure!(t.stats().table_bytes <= LIMITS.max_table_bytes as u64);
+    Ok(())
 }
 
 /// JSON string escapes, including `\u` surrogate pairs, decoded and compared.
