@@ -5,7 +5,8 @@
 # build, clippy (panic-freedom lints are denied on the format module),
 # unit and differential tests (including the in-kernel KUnit self-tests of
 # fs/puzzlefs/format/selftest.rs), and a short run of each fuzz target seeded
-# from the images the differential tests build.
+# from the images the differential tests build (the compile target takes a
+# rootfs and its layer blobs, the json target index.json and manifests).
 #
 #   run-tests.sh                  FUZZ_SECONDS=20 per target by default
 #   FUZZ_SECONDS=0 run-tests.sh   skip fuzzing
@@ -51,7 +52,7 @@ step "clippy (panic lints denied on format)" cargo clippy --locked --lib -- -D w
 step "clippy on the tests and format self-tests" cargo clippy --locked --lib --tests -- -D warnings
 # The self-tests as the kernel builds them: no std, capnp without alloc.
 step "format self-tests build without std/alloc (cfg CONFIG_KUNIT)" \
-	env RUSTFLAGS="--cfg CONFIG_KUNIT" CARGO_TARGET_DIR="$HERE/target/kunit-cfg" \
+	env RUSTFLAGS="--cfg CONFIG_KUNIT" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HERE/target}/kunit-cfg" \
 	cargo clippy --locked --lib -- -D warnings
 
 # Unit and differential tests; count each test.
@@ -73,24 +74,15 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 		cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$TOOLS" > "$work/log" 2>&1 ||
 			{ tail -n 20 "$work/log"; not_ok "install cargo-fuzz"; }
 	fi
-	# Seeds: capnp blobs (segment count < 4) for rootfs, JSON blobs for json.
-	mkdir -p "$work/corpus/rootfs" "$work/corpus/json"
-	for f in "$work"/seeds/*; do
-		[ -f "$f" ] || continue
-		b=$(basename "$f")
-		case $(head -c4 "$f" | od -An -tx1 | tr -d ' \n') in
-		7b*) cp "$f" "$work/corpus/json/$b" ;;
-		0[0-3]000000)
-			if [ "$(stat -c %s "$f")" -lt 300000 ]; then
-				{ printf '\000'; cat "$f"; } > "$work/corpus/rootfs/b0-$b"
-				{ printf '\001\000'; cat "$f"; } > "$work/corpus/rootfs/b1-$b"
-			fi
-			;;
-		esac
+	# Seeds, written by the differential tests: every image's metadata in the
+	# compile target's input layout, and its index.json and image manifest
+	# for json. Seeds over 256 KiB would only slow libFuzzer down.
+	mkdir -p "$work/corpus/compile" "$work/corpus/json"
+	for t in compile json; do
+		[ -d "$work/seeds/$t" ] || continue
+		find "$work/seeds/$t" -type f -size -256k -exec cp -t "$work/corpus/$t" {} +
 	done
-	printf '{"schemaVersion":-1,"manifests":[{"digest":"sha256:%s","size":1,"media_type":"m","annotations":{"org.opencontainers.image.ref.name":"t"}}],"annotations":{}}' \
-		"$(printf 'ab%.0s' $(seq 32))" > "$work/corpus/json/index-a"
-	for t in rootfs json; do
+	for t in compile json; do
 		if (cd fuzz && cargo fuzz run -O -s none "$t" "$work/corpus/$t" -- \
 			-max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1) > "$work/fuzz-$t.log" 2>&1; then
 			runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz-$t.log")
