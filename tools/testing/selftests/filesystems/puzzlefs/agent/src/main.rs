@@ -29,13 +29,19 @@ usage: pfs-check COMMAND ARGS...
   readers NAME MOUNT MANIFEST K [ROUNDS]    K threads reading, drop_caches between
   statfs NAME MOUNT MAGIC MANIFEST|-        f_type, bsize, namelen, files, ro
   mount-errno NAME EXPECT FSTYPE TARGET DATA [FLAGS]
-        EXPECT: ok | keep (stay mounted) | errno name (EINVAL, ENOENT, ...)
+        EXPECT: ok | keep (stay mounted) | errno name (EINVAL, ENOENT, ...) |
+        A|B|... (any of these outcomes; a '# mount/NAME: mounted' or 'failed with E' line says which) |
+        any (success, kept, or any errno)
         FLAGS: ro (default) | rw | remount-rw
   read-errno NAME EXPECT FILE [OFFSET LEN]  read (whole file by default)
   cycles NAME N FSTYPE TARGET DATA FILE     N mount/read/unmount cycles
   umount NAME TARGET
   xattr-unpriv NAME MOUNT MANIFEST          as uid/gid 65534: listxattr hides trusted.*
         names (others listed as stored), getxattr of them is ENODATA
+  crawl NAME MOUNT [--max-entries N] [--max-bytes N]
+        walk a (hostile) mount: readdir, lstat, readlink, xattrs, read every file,
+        map a few; ok when every error is a clean one (EUCLEAN EIO ENOENT ENODATA
+        E2BIG ERANGE ENOMEM EOPNOTSUPP ENAMETOOLONG) and the answers agree
 Paths in manifests are percent-encoded bytes; see manifest.py.";
 
 static DETAILS: AtomicUsize = AtomicUsize::new(0);
@@ -1357,6 +1363,35 @@ fn cmd_mount_errno(args: &[String]) -> i32 {
     let flags = args.get(5).map(|s| s.as_str()).unwrap_or("ro");
     let mut c = Check::new(&format!("mount/{}", name));
     let r = do_mount(fstype, target, data, flags);
+    if expect.contains('|') || expect == "any" {
+        // A list of acceptable outcomes (ok, keep, errno names) or any outcome: the mount
+        // stays if it succeeded and "keep" or "any" is listed. One detail line says what
+        // happened, for the caller to count.
+        let alts: Vec<&str> = expect.split('|').collect();
+        match r {
+            Ok(()) => {
+                println!("# mount/{}: mounted", name);
+                if !alts.iter().any(|a| matches!(*a, "ok" | "keep" | "any")) {
+                    let _ = do_umount(target);
+                    c.fail(format!("mount succeeded, expected {}", expect));
+                } else if !alts.iter().any(|a| matches!(*a, "keep" | "any")) {
+                    if let Err(e) = do_umount(target) {
+                        c.fail(format!("umount: {}", errno_name(e)));
+                    }
+                }
+            }
+            Err(e) => {
+                println!("# mount/{}: failed with {}", name, errno_name(e));
+                if !alts
+                    .iter()
+                    .any(|a| *a == "any" || errno_value(a) == Some(e))
+                {
+                    c.fail(format!("errno {} expected {}", errno_name(e), expect));
+                }
+            }
+        }
+        return if c.done() { 0 } else { 1 };
+    }
     match (expect.as_str(), r) {
         ("ok", Ok(())) => {
             if flags != "remount-rw" && flags != "remount-ro" {
@@ -1643,6 +1678,542 @@ fn cmd_xattr_unpriv(args: &[String]) -> i32 {
     }
 }
 
+/// Errnos a hostile image may legitimately produce while it is walked: the
+/// driver refused something (EUCLEAN, EIO), a name is gone or too long, a
+/// buffer or an allocation is too small, an operation is unsupported.
+const CLEAN_ERRNOS: &[i32] = &[
+    libc::EUCLEAN,
+    libc::EIO,
+    libc::ENOENT,
+    libc::ENODATA,
+    libc::E2BIG,
+    libc::ERANGE,
+    libc::ENOMEM,
+    libc::EOPNOTSUPP,
+    libc::ENAMETOOLONG,
+];
+
+/// What `crawl` met: counts of objects and of clean errors by name.
+#[derive(Default)]
+struct Crawl {
+    dirs: u64,
+    files: u64,
+    symlinks: u64,
+    other: u64,
+    entries: u64,
+    xattrs: u64,
+    bytes: u64,
+    mmaps: u64,
+    errors: BTreeMap<String, u64>,
+    stopped: Option<&'static str>,
+}
+
+impl Crawl {
+    /// Counts a clean errno; anything else fails the check.
+    fn error(&mut self, c: &mut Check, path: &[u8], op: &str, e: i32) {
+        if CLEAN_ERRNOS.contains(&e) {
+            *self.errors.entry(errno_name(e)).or_insert(0) += 1;
+        } else {
+            c.fail(format!(
+                "{}: {} failed with {}",
+                show(path),
+                op,
+                errno_name(e)
+            ));
+        }
+    }
+}
+
+fn at_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    // paths are for messages only: keep them short
+    if p.len() > 200 {
+        let tail = p[p.len() - 120..].to_vec();
+        p = [b"...".as_slice(), &tail].concat();
+    }
+    p
+}
+
+fn fstatat_nofollow(dirfd: i32, name: &CString) -> Result<libc::stat, i32> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: dirfd is an open directory, name a C string, st an out pointer.
+    let r = unsafe { libc::fstatat(dirfd, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 {
+        Ok(st)
+    } else {
+        Err(errno())
+    }
+}
+
+fn chdir_c(p: &[u8]) -> Result<(), i32> {
+    let c = cpath(p);
+    // SAFETY: a C string.
+    if unsafe { libc::chdir(c.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+fn cwd_stat() -> Result<libc::stat, i32> {
+    lstat(b".")
+}
+
+/// Names and d_types of directory entries.
+type DirEntries = Vec<(Vec<u8>, u8)>;
+
+/// Entries of the current directory (no "." and ".."), at most `max`, and
+/// whether there were more.
+fn read_cwd(max: u64) -> Result<(DirEntries, bool), i32> {
+    let dot = CString::new(".").unwrap();
+    // SAFETY: a C string; the fd goes to fdopendir (closed by closedir).
+    let fd = unsafe {
+        libc::open(
+            dot.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: fd is an open directory.
+    let d = unsafe { libc::fdopendir(fd) };
+    if d.is_null() {
+        let e = errno();
+        // SAFETY: fd is open and not owned by a DIR.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    let mut cut = false;
+    let res = loop {
+        if out.len() as u64 >= max {
+            cut = true;
+            break Ok(());
+        }
+        // SAFETY: errno reset so that end-of-directory and an error can be told apart.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: d is an open DIR*.
+        let e = unsafe { libc::readdir64(d) };
+        if e.is_null() {
+            let err = errno();
+            break if err != 0 { Err(err) } else { Ok(()) };
+        }
+        // SAFETY: e points to a valid dirent64 until the next readdir call.
+        let (name, dt) = unsafe {
+            let n = std::ffi::CStr::from_ptr((*e).d_name.as_ptr());
+            (n.to_bytes().to_vec(), (*e).d_type)
+        };
+        if name != b"." && name != b".." {
+            out.push((name, dt));
+        }
+    };
+    // SAFETY: d is open.
+    unsafe { libc::closedir(d) };
+    res.map(|_| (out, cut))
+}
+
+/// Lists and reads every xattr of `name` (relative to the current directory).
+fn crawl_xattrs(cr: &mut Crawl, c: &mut Check, path: &[u8], name: &[u8]) {
+    let cn = cpath(name);
+    // SAFETY: size query with a null buffer.
+    let need = unsafe { libc::llistxattr(cn.as_ptr(), std::ptr::null_mut(), 0) };
+    if need < 0 {
+        let e = errno();
+        if e != libc::EOPNOTSUPP {
+            cr.error(c, path, "listxattr", e);
+        }
+        return;
+    }
+    if need == 0 {
+        return;
+    }
+    let list = match llistxattr(name, need as usize) {
+        Ok(l) => l,
+        Err(e) => return cr.error(c, path, "listxattr", e),
+    };
+    for key in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        cr.xattrs += 1;
+        let ck = cpath(key);
+        // SAFETY: size query.
+        let vlen = unsafe { libc::lgetxattr(cn.as_ptr(), ck.as_ptr(), std::ptr::null_mut(), 0) };
+        if vlen < 0 {
+            cr.error(c, path, &format!("getxattr({})", show(key)), errno());
+            continue;
+        }
+        match lgetxattr(name, key, vlen as usize) {
+            Ok(v) if v.len() == vlen as usize => {}
+            Ok(v) => c.fail(format!(
+                "{}: getxattr({}) size query {} but value {}",
+                show(path),
+                show(key),
+                vlen,
+                v.len()
+            )),
+            Err(e) => cr.error(c, path, &format!("getxattr({})", show(key)), e),
+        }
+    }
+}
+
+/// Maps the first page of an open file in a child process and compares it
+/// with what read() gave: a fault (SIGBUS) in the mapping kills only the child.
+fn mmap_child(fd: i32, want: &[u8]) -> Result<(), String> {
+    // SAFETY: the child only maps, compares and exits (no allocation, no locks).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", errno_name(errno())));
+    }
+    if pid == 0 {
+        // SAFETY: read-only private mapping of an open file.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                want.len(),
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            // SAFETY: exit without running the parent's destructors.
+            unsafe { libc::_exit(2) };
+        }
+        // SAFETY: the mapping covers want.len() bytes.
+        let got = unsafe { std::slice::from_raw_parts(p as *const u8, want.len()) };
+        // SAFETY: as above.
+        unsafe { libc::_exit(if got == want { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: pid is our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFSIGNALED(status) {
+        return Err(format!(
+            "mapping killed by signal {} (the file read fine)",
+            libc::WTERMSIG(status)
+        ));
+    }
+    match libc::WEXITSTATUS(status) {
+        0 => Ok(()),
+        1 => Err("mapped bytes differ from read bytes".into()),
+        _ => Err("mmap failed".into()),
+    }
+}
+
+/// Reads a regular file (relative to the current directory) to its end or
+/// to the byte budget; maps its first page if it read cleanly.
+fn crawl_file(
+    cr: &mut Crawl,
+    c: &mut Check,
+    path: &[u8],
+    name: &[u8],
+    st: &libc::stat,
+    max_bytes: u64,
+) {
+    let cn = cpath(name);
+    // SAFETY: a C string.
+    let fd = unsafe {
+        libc::open(
+            cn.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return cr.error(c, path, "open", errno());
+    }
+    let mut buf = vec![0u8; 1 << 17];
+    let mut first = Vec::new();
+    let mut total = 0u64;
+    let mut ok = true;
+    let mut cut = false;
+    loop {
+        if cr.bytes >= max_bytes {
+            cut = true;
+            break;
+        }
+        let want = buf.len().min((max_bytes - cr.bytes) as usize);
+        // SAFETY: buf has at least `want` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, want) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            cr.error(c, path, &format!("read at {}", total), e);
+            ok = false;
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        if first.len() < 4096 {
+            let k = (4096 - first.len()).min(n as usize);
+            first.extend_from_slice(&buf[..k]);
+        }
+        total += n as u64;
+        cr.bytes += n as u64;
+    }
+    if ok && !cut && total != st.st_size as u64 {
+        c.fail(format!(
+            "{}: read {} bytes to EOF, st_size {}",
+            show(path),
+            total,
+            st.st_size
+        ));
+    }
+    if ok && !first.is_empty() && cr.mmaps < 8 {
+        cr.mmaps += 1;
+        if let Err(e) = mmap_child(fd, &first) {
+            c.fail(format!("{}: mmap: {}", show(path), e));
+        }
+    }
+    // SAFETY: fd is open.
+    unsafe { libc::close(fd) };
+}
+
+/// crawl CASE MNT [--max-entries N] [--max-bytes N]: walk the whole mounted
+/// tree (readdir with d_type checked against lstat, lstat, readlink, every
+/// xattr, every regular file read once per inode, a few first pages mapped),
+/// by relative paths (chdir down, ".." up) so that any depth works. Passes
+/// when every error met is a clean one (CLEAN_ERRNOS) and what was read is
+/// consistent (no directory reached twice, no name listed twice, d_type and
+/// symlink sizes as lstat says, files as long as st_size).
+fn cmd_crawl(args: &[String]) -> i32 {
+    if args.len() < 2 {
+        eprintln!("{}", USAGE);
+        return 2;
+    }
+    let (name, mnt) = (&args[0], args[1].as_bytes());
+    let mut max_entries = u64::MAX;
+    let mut max_bytes = u64::MAX;
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let v = args[i + 1].parse().unwrap_or(u64::MAX);
+        match args[i].as_str() {
+            "--max-entries" => max_entries = v,
+            "--max-bytes" => max_bytes = v,
+            _ => {
+                eprintln!("{}", USAGE);
+                return 2;
+            }
+        }
+        i += 2;
+    }
+    let mut c = Check::new(&format!("crawl/{}", name));
+    let mut cr = Crawl::default();
+    if let Err(e) = chdir_c(mnt) {
+        cr.error(&mut c, mnt, "chdir", e);
+        return crawl_done(c, cr, name);
+    }
+    let root = match cwd_stat() {
+        Ok(s) => s,
+        Err(e) => {
+            cr.error(&mut c, mnt, "lstat", e);
+            return crawl_done(c, cr, name);
+        }
+    };
+    crawl_xattrs(&mut cr, &mut c, b"/", b".");
+    // One frame per directory on the way down: its ino, path (for messages),
+    // and the subdirectories still to visit.
+    struct Frame {
+        ino: u64,
+        path: Vec<u8>,
+        subdirs: Vec<(Vec<u8>, u64)>,
+    }
+    let mut seen_dirs: HashSet<(u64, u64)> = HashSet::new();
+    let mut read_inodes: HashSet<(u64, u64)> = HashSet::new();
+    seen_dirs.insert((root.st_dev, root.st_ino));
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut cur = Some((b"/".to_vec(), root.st_ino));
+    'walk: loop {
+        if let Some((path, ino)) = cur.take() {
+            // in the directory `path`: list it, look at every entry
+            cr.dirs += 1;
+            let mut frame = Frame {
+                ino,
+                path: path.clone(),
+                subdirs: Vec::new(),
+            };
+            let left = max_entries.saturating_sub(cr.entries);
+            match read_cwd(left) {
+                Err(e) => cr.error(&mut c, &path, "readdir", e),
+                Ok((ents, cut)) => {
+                    if cut {
+                        cr.stopped = Some("max entries");
+                    }
+                    let dot = CString::new(".").unwrap();
+                    // SAFETY: a C string.
+                    let dirfd = unsafe {
+                        libc::open(
+                            dot.as_ptr(),
+                            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                        )
+                    };
+                    let mut names = HashSet::new();
+                    for (n, dt) in ents {
+                        cr.entries += 1;
+                        let p = at_path(&path, &n);
+                        if !names.insert(n.clone()) {
+                            c.fail(format!("{}: name listed twice by readdir", show(&p)));
+                            continue;
+                        }
+                        let cn = cpath(&n);
+                        let st = match fstatat_nofollow(dirfd, &cn) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                cr.error(&mut c, &p, "lstat", e);
+                                continue;
+                            }
+                        };
+                        let t = type_char(st.st_mode);
+                        if dt != libc::DT_UNKNOWN && dtype_char(dt) != t {
+                            c.fail(format!(
+                                "{}: readdir d_type {} but lstat type {}",
+                                show(&p),
+                                dtype_char(dt),
+                                t
+                            ));
+                        }
+                        crawl_xattrs(&mut cr, &mut c, &p, &n);
+                        match t {
+                            'd' => {
+                                if seen_dirs.insert((st.st_dev, st.st_ino)) {
+                                    frame.subdirs.push((n, st.st_ino));
+                                } else {
+                                    c.fail(format!(
+                                        "{}: directory inode {} reached twice",
+                                        show(&p),
+                                        st.st_ino
+                                    ));
+                                }
+                            }
+                            'l' => {
+                                cr.symlinks += 1;
+                                let mut buf = vec![0u8; 65536];
+                                // SAFETY: buf has buf.len() bytes; dirfd is open.
+                                let r = unsafe {
+                                    libc::readlinkat(
+                                        dirfd,
+                                        cn.as_ptr(),
+                                        buf.as_mut_ptr() as *mut libc::c_char,
+                                        buf.len(),
+                                    )
+                                };
+                                if r < 0 {
+                                    cr.error(&mut c, &p, "readlink", errno());
+                                } else if r as i64 != st.st_size {
+                                    c.fail(format!(
+                                        "{}: readlink gave {} bytes, st_size {}",
+                                        show(&p),
+                                        r,
+                                        st.st_size
+                                    ));
+                                }
+                            }
+                            'f' => {
+                                cr.files += 1;
+                                if read_inodes.insert((st.st_dev, st.st_ino)) {
+                                    crawl_file(&mut cr, &mut c, &p, &n, &st, max_bytes);
+                                }
+                            }
+                            _ => cr.other += 1,
+                        }
+                    }
+                    if dirfd >= 0 {
+                        // SAFETY: dirfd is open.
+                        unsafe { libc::close(dirfd) };
+                    }
+                }
+            }
+            frame.subdirs.reverse();
+            stack.push(frame);
+        }
+        if cr.entries >= max_entries {
+            cr.stopped = Some("max entries");
+            break 'walk;
+        }
+        // next subdirectory of the innermost frame that has one left
+        loop {
+            let Some(top) = stack.last_mut() else {
+                break 'walk;
+            };
+            if let Some((n, ino)) = top.subdirs.pop() {
+                let p = at_path(&top.path, &n);
+                match chdir_c(&n) {
+                    Err(e) => cr.error(&mut c, &p, "chdir", e),
+                    Ok(()) => match cwd_stat() {
+                        Ok(s) if s.st_ino == ino => {
+                            cur = Some((p, ino));
+                            break;
+                        }
+                        other => {
+                            c.fail(format!(
+                                "{}: after chdir, '.' is {:?}, lstat said inode {}",
+                                show(&p),
+                                other.map(|s| s.st_ino),
+                                ino
+                            ));
+                            break 'walk;
+                        }
+                    },
+                }
+                continue;
+            }
+            // done with this directory: back up
+            let done = stack.pop().unwrap();
+            let Some(parent) = stack.last() else {
+                break 'walk;
+            };
+            let back = chdir_c(b"..").and_then(|_| cwd_stat());
+            match back {
+                Ok(s) if s.st_ino == parent.ino => {}
+                other => {
+                    c.fail(format!(
+                        "{}: '..' leads to {:?}, not the parent (inode {})",
+                        show(&done.path),
+                        other.map(|s| s.st_ino),
+                        parent.ino
+                    ));
+                    break 'walk;
+                }
+            }
+        }
+    }
+    let _ = chdir_c(b"/");
+    crawl_done(c, cr, name)
+}
+
+fn crawl_done(c: Check, cr: Crawl, name: &str) -> i32 {
+    let errs: Vec<String> = cr
+        .errors
+        .iter()
+        .map(|(k, v)| format!("{} {}", k, v))
+        .collect();
+    println!(
+        "# crawl/{}: {} dirs, {} files, {} symlinks, {} other, {} entries, {} xattrs, {} bytes read, {} mmaps; errors: {}{}",
+        name,
+        cr.dirs,
+        cr.files,
+        cr.symlinks,
+        cr.other,
+        cr.entries,
+        cr.xattrs,
+        cr.bytes,
+        cr.mmaps,
+        if errs.is_empty() { "none".to_string() } else { errs.join(", ") },
+        cr.stopped.map(|s| format!("; stopped at {}", s)).unwrap_or_default()
+    );
+    if c.done() {
+        0
+    } else {
+        1
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
@@ -1661,6 +2232,7 @@ fn main() {
         "cycles" => cmd_cycles(rest),
         "umount" => cmd_umount(rest),
         "xattr-unpriv" => cmd_xattr_unpriv(rest),
+        "crawl" => cmd_crawl(rest),
         _ => {
             eprintln!("{}", USAGE);
             2
