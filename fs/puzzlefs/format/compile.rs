@@ -43,7 +43,7 @@
 use crate::format::message::{self, Message};
 use crate::format::metadata_capnp::{inode, inode_vector, rootfs as rootfs_b};
 use crate::format::rootfs::{MANIFEST_VERSION_A, MANIFEST_VERSION_B};
-use crate::format::sort::sort_by;
+use crate::format::sort::{any_pair, sort_by};
 use crate::format::tables::{
     check_name, check_symlink, check_xattr, Alloc, Blob, Dirent, Extent, Inode, Kind, TableVec,
     Tables, Xattr, EXTENT_COMPRESSED, MAJOR_MAX, MINOR_MAX, PERMISSION_MASK, ROOT_INO,
@@ -502,10 +502,7 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
                 .get_mut(first..)
                 .ok_or(Error::CountOverflow)?;
             sort_by(mine, self.env, |a, b| name(a).cmp(name(b)))?;
-            if mine.windows(2).any(|w| match w {
-                [a, b] => name(a) == name(b),
-                _ => false,
-            }) {
+            if any_pair(mine, self.env, |a, b| name(a) == name(b))? {
                 return Err(Error::DuplicateName { dir: dino });
             }
         }
@@ -619,10 +616,7 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
                 .get_mut(first..)
                 .ok_or(Error::CountOverflow)?;
             sort_by(mine, self.env, |a, b| name(a).cmp(name(b)))?;
-            if mine.windows(2).any(|w| match w {
-                [a, b] => name(a) == name(b),
-                _ => false,
-            }) {
+            if any_pair(mine, self.env, |a, b| name(a) == name(b))? {
                 return Err(Error::DuplicateXattr { ino });
             }
         }
@@ -790,6 +784,9 @@ pub(crate) fn compile<A: Alloc, E: Env>(
         MANIFEST_VERSION_B if src.layers.is_empty() => (&gen_b_bufs, TableVec::new()),
         MANIFEST_VERSION_B => return Err(Error::UnexpectedLayers),
         MANIFEST_VERSION_A => {
+            if src.layers.len() > MAX_LAYERS {
+                return Err(Error::TooManyLayers(src.layers.len()));
+            }
             let mut msgs: A::Vec<Message<'_>> = TableVec::new();
             budget.reserve(&mut msgs, src.layers.len())?;
             for buf in src.layers {

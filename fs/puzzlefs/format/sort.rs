@@ -71,14 +71,11 @@ pub(crate) fn sort_by<T, E: Env>(
     mut cmp: impl FnMut(&T, &T) -> Ordering,
 ) -> Result<()> {
     let mut less = |a: &T, b: &T| cmp(a, b) == Ordering::Less;
+    let mut s = Sorter { env, steps: 0 };
     // Already sorted (what honest images mostly are): one linear pass.
-    if v.windows(2).all(|w| match w {
-        [a, b] => !less(b, a),
-        _ => true,
-    }) {
+    if !any_pair(v, s.env, |a, b| less(b, a))? {
         return Ok(());
     }
-    let mut s = Sorter { env, steps: 0 };
     let n = v.len();
     for root in (0..n / 2).rev() {
         s.sift_down(v, root, n, &mut less)?;
@@ -88,4 +85,23 @@ pub(crate) fn sort_by<T, E: Env>(
         s.sift_down(v, 0, end, &mut less)?;
     }
     Ok(())
+}
+
+/// Whether `pred` holds for any two neighbours of `v`, calling `env.poll()` regularly.
+pub(crate) fn any_pair<T, E: Env>(
+    v: &[T],
+    env: &mut E,
+    mut pred: impl FnMut(&T, &T) -> bool,
+) -> Result<bool> {
+    for (i, w) in v.windows(2).enumerate() {
+        if i.is_multiple_of(POLL_STEPS) {
+            env.poll()?;
+        }
+        if let [a, b] = w {
+            if pred(a, b) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
