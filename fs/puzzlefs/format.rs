@@ -53,6 +53,8 @@ pub(crate) mod message;
 pub(crate) mod oci;
 #[path = "format/rootfs.rs"]
 pub(crate) mod rootfs;
+#[path = "format/seekable.rs"]
+pub(crate) mod seekable;
 #[cfg(any(test, CONFIG_KUNIT))]
 #[path = "format/selftest.rs"]
 pub(crate) mod selftest;

@@ -180,6 +180,8 @@ pub(crate) enum Error {
     TagNotFound,
     /// The OCI manifest has no PuzzleFS rootfs layer.
     NoRootfsLayer,
+    /// A compressed chunk's seek table is malformed or lies about its frames.
+    Seekable(&'static str),
     /// The compiled tables would exceed the memory limit of a mount.
     TooLarge,
     /// An allocation failed.
@@ -272,6 +274,7 @@ impl fmt::Display for Error {
             Error::UnsupportedSchemaVersion(v) => write!(f, "unsupported schemaVersion {v}"),
             Error::TagNotFound => f.write_str("tag not found in index"),
             Error::NoRootfsLayer => f.write_str("manifest has no puzzlefs rootfs layer"),
+            Error::Seekable(what) => write!(f, "compressed chunk: {what}"),
             Error::TooLarge => f.write_str("metadata exceeds the mount's memory limit"),
             Error::OutOfMemory => f.write_str("out of memory"),
             Error::Interrupted => f.write_str("interrupted"),

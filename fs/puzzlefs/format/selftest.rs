@@ -20,11 +20,19 @@
 // Test code builds trusted inputs of known small sizes: indexing and plain
 // arithmetic on them cannot go wrong, and checked forms would only obscure
 // the tests. The format core proper keeps these lints denied.
-#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 
 use crate::format::compile::{compile, Env, Limits, Source};
 use crate::format::oci::{self, BlobKind};
 use crate::format::rootfs::{Rootfs, MANIFEST_VERSION_A, MANIFEST_VERSION_B};
+use crate::format::seekable::{
+    Footer, Frame, SeekIndex, FOOTER_LEN, MAX_COMPRESSED_FRAME_SIZE, MAX_FRAMES, MAX_FRAME_SIZE,
+    SEEKABLE_MAGIC, SKIPPABLE_MAGIC,
+};
 use crate::format::tables::{
     check_name, extent_for, Alloc, Extent, Kind as TKind, Tables, ROOT_INDEX,
 };
@@ -42,7 +50,7 @@ pub(crate) type Case = fn() -> TestResult;
 
 /// Every self-test case with its name, in a stable order, for tables
 /// allocated by `A`.
-pub(crate) fn all<A: Alloc>() -> [(&'static str, Case); 20] {
+pub(crate) fn all<A: Alloc>() -> [(&'static str, Case); 21] {
     [
         ("digest_parsing", digest_parsing),
         ("names_and_extents", names_and_extents),
@@ -58,6 +66,7 @@ pub(crate) fn all<A: Alloc>() -> [(&'static str, Case); 20] {
         ("malformed_buffers", malformed_buffers::<A>),
         ("bad_manifest_version", bad_manifest_version::<A>),
         ("limits_and_interruption", limits_and_interruption::<A>),
+        ("seekable_tables", seekable_tables::<A>),
         ("json_escapes", json_escapes),
         ("json_limits", json_limits),
         ("json_duplicate_keys", json_duplicate_keys),
@@ -1144,6 +1153,124 @@ pub(crate) fn limits_and_interruption<A: Alloc>() -> TestResult {
     );
     let t = tri!(compile::<A, _>(&src, LIMITS, &mut Quiet));
     ensure!(t.stats().table_bytes <= LIMITS.max_table_bytes as u64);
+    Ok(())
+}
+
+// ---- the zstd seekable format ----
+
+/// Writes a seekable blob into `out`: `data` bytes of (fake) frame data, then a seek table of
+/// `entries` (compressed, decompressed sizes) with optional checksums. Returns its length.
+fn seekable_blob(out: &mut [u8], data: usize, entries: &[(u32, u32)], checksums: bool) -> usize {
+    fn put(out: &mut [u8], n: &mut usize, v: u32) {
+        out[*n..*n + 4].copy_from_slice(&v.to_le_bytes());
+        *n += 4;
+    }
+    let entry = if checksums { 12 } else { 8 };
+    let mut n = data;
+    put(out, &mut n, SKIPPABLE_MAGIC);
+    put(out, &mut n, (entries.len() * entry + FOOTER_LEN) as u32);
+    for &(c, d) in entries {
+        put(out, &mut n, c);
+        put(out, &mut n, d);
+        if checksums {
+            put(out, &mut n, 0xdead_beef);
+        }
+    }
+    put(out, &mut n, entries.len() as u32);
+    out[n] = if checksums { 0x80 } else { 0 };
+    n += 1;
+    put(out, &mut n, SEEKABLE_MAGIC);
+    n
+}
+
+/// Parses the blob `b` the way a reader does: footer, then table.
+fn seek_index<A: Alloc>(b: &[u8]) -> Result<SeekIndex<A>> {
+    let footer = Footer::parse(&b[b.len().saturating_sub(FOOTER_LEN)..])?;
+    let t = footer.table_frame_len() as usize;
+    if t > b.len() {
+        return Err(Error::Seekable("seek table larger than the blob"));
+    }
+    SeekIndex::build(&b[b.len() - t..], &footer, b.len() as u64)
+}
+
+/// Seek tables: valid ones with and without checksums, frame lookup, and every lie a table
+/// can tell about its frames.
+pub(crate) fn seekable_tables<A: Alloc>() -> TestResult {
+    let mut buf = [0u8; 256];
+    for checksums in [false, true] {
+        let len = seekable_blob(&mut buf, 30, &[(10, 4096), (15, 4096), (5, 100)], checksums);
+        let ix = tri!(seek_index::<A>(&buf[..len]));
+        ensure_eq!((ix.len(), ix.size()), (3, 8292));
+        ensure_eq!(
+            ix.frame(1),
+            Some(Frame {
+                c_off: 10,
+                d_off: 4096,
+                c_len: 15,
+                d_len: 4096
+            })
+        );
+        ensure_eq!(ix.frame_at(0).map(|(i, _)| i), Some(0));
+        ensure_eq!(ix.frame_at(4095).map(|(i, _)| i), Some(0));
+        ensure_eq!(ix.frame_at(4096).map(|(i, _)| i), Some(1));
+        ensure_eq!(ix.frame_at(8291).map(|(i, f)| (i, f.c_off)), Some((2, 25)));
+        ensure!(ix.frame_at(8292).is_none());
+        ensure!(ix.frame(3).is_none());
+    }
+    // An empty chunk: no frames, no data.
+    let len = seekable_blob(&mut buf, 0, &[], false);
+    let ix = tri!(seek_index::<A>(&buf[..len]));
+    ensure_eq!((ix.len(), ix.size()), (0, 0));
+    ensure!(ix.frame_at(0).is_none());
+
+    let bad =
+        |b: &[u8], what: &'static str| seek_index::<A>(b).err() == Some(Error::Seekable(what));
+    // Frames that do not fill the bytes before the table, either way.
+    let len = seekable_blob(&mut buf, 31, &[(10, 4096), (20, 4096)], false);
+    ensure!(bad(&buf[..len], "frames do not fill the blob"));
+    let len = seekable_blob(&mut buf, 29, &[(10, 4096), (20, 4096)], false);
+    ensure!(bad(&buf[..len], "frames do not fill the blob"));
+    // Empty frames (upstream ends a blob with one) are fine and never found; oversized ones
+    // are refused.
+    let len = seekable_blob(&mut buf, 28, &[(9, 0), (10, 100), (9, 0)], true);
+    let ix = tri!(seek_index::<A>(&buf[..len]));
+    ensure_eq!((ix.len(), ix.size()), (3, 100));
+    ensure_eq!(ix.frame_at(0).map(|(i, _)| i), Some(1));
+    ensure_eq!(ix.frame_at(99).map(|(i, _)| i), Some(1));
+    ensure!(ix.frame_at(100).is_none());
+    let len = seekable_blob(&mut buf, 10, &[(10, MAX_FRAME_SIZE + 1)], false);
+    ensure!(bad(&buf[..len], "decompressed frame size out of range"));
+    let len = seekable_blob(&mut buf, 0, &[(0, 10)], false);
+    ensure!(bad(&buf[..len], "compressed frame size out of range"));
+    let len = seekable_blob(&mut buf, 0, &[(MAX_COMPRESSED_FRAME_SIZE + 1, 10)], false);
+    ensure!(bad(&buf[..len], "compressed frame size out of range"));
+    // A table claiming more frames than the blob holds, or more than the reader takes.
+    let len = seekable_blob(&mut buf, 10, &[(10, 4096)], false);
+    buf[len - 9] = 200;
+    ensure!(bad(&buf[..len], "seek table larger than the blob"));
+    buf[len - 9..len - 5].copy_from_slice(&(MAX_FRAMES + 1).to_le_bytes());
+    ensure!(bad(&buf[..len], "too many frames"));
+    // Magics, reserved bits, a skippable frame size that disagrees with the footer.
+    let len = seekable_blob(&mut buf, 10, &[(10, 4096)], false);
+    buf[len - 1] ^= 1;
+    ensure!(bad(&buf[..len], "no seekable magic"));
+    buf[len - 1] ^= 1;
+    buf[len - 5] = 0x04;
+    ensure!(bad(&buf[..len], "reserved descriptor bits set"));
+    buf[len - 5] = 0;
+    buf[10] ^= 1;
+    ensure!(bad(&buf[..len], "no skippable frame magic"));
+    buf[10] ^= 1;
+    buf[14] ^= 1;
+    ensure!(bad(
+        &buf[..len],
+        "skippable frame size disagrees with the footer"
+    ));
+    buf[14] ^= 1;
+    ensure!(seek_index::<A>(&buf[..len]).is_ok());
+    // Truncated footers.
+    ensure!(Footer::parse(&buf[len - 8..len]).is_err());
+    ensure!(Footer::parse(&[]).is_err());
     Ok(())
 }
 

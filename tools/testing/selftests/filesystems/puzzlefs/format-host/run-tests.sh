@@ -76,13 +76,14 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 	fi
 	# Seeds, written by the differential tests: every image's metadata in the
 	# compile target's input layout, and its index.json and image manifest
-	# for json. Seeds over 256 KiB would only slow libFuzzer down.
-	mkdir -p "$work/corpus/compile" "$work/corpus/json"
-	for t in compile json; do
+	# for json, and every compressed chunk blob for seekable. Seeds over 256 KiB
+	# would only slow libFuzzer down.
+	mkdir -p "$work/corpus/compile" "$work/corpus/json" "$work/corpus/seekable"
+	for t in compile seekable json; do
 		[ -d "$work/seeds/$t" ] || continue
 		find "$work/seeds/$t" -type f -size -256k -exec cp -t "$work/corpus/$t" {} +
 	done
-	for t in compile json; do
+	for t in compile seekable json; do
 		if (cd fuzz && cargo fuzz run -O -s none "$t" "$work/corpus/$t" -- \
 			-max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1) > "$work/fuzz-$t.log" 2>&1; then
 			runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz-$t.log")

@@ -11,7 +11,8 @@
 //!   from our extents over the blob files, symlink targets, rdev, xattrs, directory entries,
 //!   hard links, link counts counted in the tree), and the totals.
 //!
-//! Set `PUZZLEFS_SEED_DIR` to write fuzz seeds there: `json/` (index.json and image
+//! Set `PUZZLEFS_SEED_DIR` to write fuzz seeds there: `seekable/` (compressed chunk blobs),
+//! `json/` (index.json and image
 //! manifests) and `compile/` (each image's metadata in the layout of the `compile` fuzz
 //! target, see [`crate::exercise_compile_input`]).
 
@@ -746,6 +747,94 @@ fn build_b_zstd(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
     pb::builder::build_initial_rootfs::<pb::compression::Zstd>(src, &image, tag).unwrap();
 }
 
+/// `puzzlefs build -c` of 0.1.0: each compressed chunk one plain zstd stream.
+fn build_a_zstd(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
+    assert!(base.is_none());
+    let image = pa::oci::Image::new(oci).unwrap();
+    let d = pa::builder::build_initial_rootfs::<pa::compression::Zstd>(src, &image).unwrap();
+    image.add_tag(tag, d).unwrap();
+}
+
+/// Every compressed chunk of the image read the driver's way (layout, seek table, frames) and
+/// compared with upstream's decompressor: the chunk's size, and each frame, decompressed on
+/// its own into a buffer of exactly its declared size, equal to upstream's bytes there.
+/// Returns the number of frames checked.
+fn check_compressed_chunks(oci: &Path, t: &HostTables, gen: Generation) -> usize {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut frames = 0;
+    let mut seen = BTreeSet::new();
+    for e in t.extents.iter().filter(|e| e.compressed()) {
+        let d = t.blob(e.blob).unwrap().digest;
+        if !seen.insert(d) {
+            continue;
+        }
+        let blob = read_blob(oci, &d);
+        let mut hex = [0u8; 64];
+        let name = digest_to_hex(&d, &mut hex).to_string();
+        seed("seekable", &name, &blob);
+        let mut upstream: Box<dyn FnMut(u64, usize) -> (u64, Vec<u8>)> = match gen {
+            Generation::B => {
+                let img = pb::oci::Image::open(oci).unwrap();
+                let dg = pb::oci::Digest::try_from(name.as_str()).unwrap();
+                let mut dec = img
+                    .open_compressed_blob::<pb::compression::Zstd>(&dg, None)
+                    .unwrap();
+                Box::new(move |off, len| {
+                    let size = dec.get_uncompressed_length().unwrap();
+                    dec.seek(SeekFrom::Start(off)).unwrap();
+                    let mut buf = vec![0u8; len];
+                    dec.read_exact(&mut buf).unwrap();
+                    (size, buf)
+                })
+            }
+            Generation::A => {
+                let img = pa::oci::Image::open(oci).unwrap();
+                let dg = pa::oci::Digest::try_from(name.as_str()).unwrap();
+                let mut dec = img
+                    .open_compressed_blob::<pa::compression::Zstd>(&dg, None)
+                    .unwrap();
+                Box::new(move |off, len| {
+                    let size = dec.get_uncompressed_length().unwrap();
+                    dec.seek(SeekFrom::Start(off)).unwrap();
+                    let mut buf = vec![0u8; len];
+                    dec.read_exact(&mut buf).unwrap();
+                    (size, buf)
+                })
+            }
+        };
+        match crate::seekable_index_result(&blob).unwrap_or_else(|e| panic!("blob {name}: {e}")) {
+            crate::HostLayout::Seekable(list, size) => {
+                assert_eq!(gen, Generation::B, "0.1.0 writes plain zstd streams");
+                assert_eq!(upstream(0, 0).0, size, "blob {name}: chunk size");
+                for (c_off, c_len, d_off, d_len) in list {
+                    let src = &blob[c_off as usize..(c_off + u64::from(c_len)) as usize];
+                    let mine = zstd::bulk::decompress(src, d_len as usize).unwrap();
+                    assert_eq!(mine.len(), d_len as usize, "blob {name}: frame size");
+                    assert_eq!(
+                        mine,
+                        upstream(d_off, d_len as usize).1,
+                        "blob {name}: frame"
+                    );
+                    // One byte less room: zstd must refuse, not write past the buffer.
+                    if d_len > 0 {
+                        assert!(zstd::bulk::decompress(src, d_len as usize - 1).is_err());
+                    }
+                    frames += 1;
+                }
+            }
+            crate::HostLayout::Plain => {
+                assert_eq!(gen, Generation::A, "0.2.0 writes seekable blobs");
+                let (size, _) = upstream(0, 0);
+                let all = zstd::bulk::decompress(&blob, 256 << 10).unwrap();
+                assert_eq!(all.len() as u64, size);
+                assert_eq!(all, upstream(0, size as usize).1);
+                frames += 1;
+            }
+        }
+    }
+    frames
+}
+
 fn build_a(oci: &Path, src: &Path, tag: &str, base: Option<&str>) {
     let image = pa::oci::Image::new(oci).unwrap();
     match base {
@@ -805,12 +894,16 @@ fn run_single_with(gen: Generation, tree: TreeFn, seed: u64, zstd: bool) {
     match gen {
         Generation::B if zstd => build_b_zstd(&oci, &src, "t", None),
         Generation::B => build_b(&oci, &src, "t", None),
+        Generation::A if zstd => build_a_zstd(&oci, &src, "t", None),
         Generation::A => build_a(&oci, &src, "t", None),
     }
     let (t, inodes, paths) = check(&oci, &src, "t", gen, 1);
     if zstd {
         let compressed = t.extents.iter().filter(|e| e.compressed()).count();
         assert!(compressed > 0, "no compressed chunk seen");
+        let frames = check_compressed_chunks(&oci, &t, gen);
+        assert!(frames > 0);
+        eprintln!("{gen:?}: {frames} compressed frames agree with upstream's decompressor");
     }
     eprintln!(
         "{gen:?} seed {seed}: {inodes} inodes, {paths} paths agree; {} table bytes for {} metadata bytes",
@@ -896,6 +989,10 @@ fn gen_b_random() {
 #[test]
 fn gen_b_compressed() {
     run_single_with(Generation::B, tree_compressible, 8, true);
+}
+#[test]
+fn gen_a_compressed() {
+    run_single_with(Generation::A, tree_compressible, 9, true);
 }
 #[test]
 fn gen_b_layered() {

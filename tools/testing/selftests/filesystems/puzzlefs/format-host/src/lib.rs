@@ -483,6 +483,64 @@ fn bytemuck_words(words: &[u64]) -> &[u8] {
     unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
 }
 
+/// What [`seekable_index`] finds in a compressed chunk blob.
+pub enum HostLayout {
+    /// A seekable blob: its frames as (compressed offset, compressed size, decompressed
+    /// offset, decompressed size), and the chunk's size.
+    Seekable(Vec<(u64, u32, u64, u32)>, u64),
+    /// A plain zstd stream.
+    Plain,
+}
+
+/// Reads a compressed chunk blob the way the driver does: its layout, and for a seekable blob
+/// its seek table and frame index. Checks the index's own consistency (frames back to back in
+/// both the blob and the chunk, `frame_at` finding each frame's first and last byte) and
+/// panics if it does not hold (fuzzing entry). `None` if the blob is refused.
+pub fn seekable_index(blob: &[u8]) -> Option<HostLayout> {
+    seekable_index_result(blob).ok()
+}
+
+/// [`seekable_index`], with the reason of a refusal.
+pub(crate) fn seekable_index_result(blob: &[u8]) -> format::Result<HostLayout> {
+    use format::seekable::{blob_layout, Layout, SeekIndex};
+    let len = blob.len();
+    let head = blob.get(..4).unwrap_or(&[]);
+    let tail = blob
+        .get(len.saturating_sub(format::seekable::FOOTER_LEN)..)
+        .unwrap_or(&[]);
+    let footer = match blob_layout(head, tail, len as u64)? {
+        Layout::Plain => return Ok(HostLayout::Plain),
+        Layout::Seekable(f) => f,
+    };
+    let t = usize::try_from(footer.table_frame_len()).map_err(|_| format::Error::Truncated)?;
+    let table = blob
+        .get(len.checked_sub(t).ok_or(format::Error::Truncated)?..)
+        .ok_or(format::Error::Truncated)?;
+    let ix = SeekIndex::<HostAlloc>::build(table, &footer, len as u64)?;
+    let mut frames = Vec::new();
+    let (mut c, mut d) = (0u64, 0u64);
+    for i in 0..ix.len() {
+        let f = ix.frame(i).expect("frame in range");
+        assert_eq!((f.c_off, f.d_off), (c, d), "frames back to back");
+        assert!(f.c_len > 0);
+        if f.d_len > 0 {
+            assert_eq!(ix.frame_at(f.d_off).map(|(j, _)| j), Some(i));
+            assert_eq!(
+                ix.frame_at(f.d_off + u64::from(f.d_len) - 1)
+                    .map(|(j, _)| j),
+                Some(i)
+            );
+        }
+        frames.push((f.c_off, f.c_len, f.d_off, f.d_len));
+        c += u64::from(f.c_len);
+        d += u64::from(f.d_len);
+    }
+    assert_eq!(d, ix.size());
+    assert_eq!(c + footer.table_frame_len(), len as u64);
+    assert!(ix.frame_at(ix.size()).is_none());
+    Ok(HostLayout::Seekable(frames, ix.size()))
+}
+
 /// Runs the JSON reader and the OCI parsers over `doc` (fuzzing entry).
 pub fn exercise_json(doc: &[u8]) {
     if let Ok(v) = format::json::parse(doc) {
