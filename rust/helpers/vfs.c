@@ -9,6 +9,7 @@
 #include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/fsverity.h>
 #include <linux/highmem.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
@@ -190,3 +191,22 @@ __rust_helper void rust_helper_bvec_set_folio(struct bio_vec *bv, struct folio *
 {
 	bvec_set_folio(bv, folio, len, offset);
 }
+
+__rust_helper bool rust_helper_folio_test_highmem(struct folio *folio)
+{
+	return folio_test_highmem(folio);
+}
+
+__rust_helper void *rust_helper_folio_address(const struct folio *folio)
+{
+	return folio_address(folio);
+}
+
+#ifndef CONFIG_FS_VERITY
+__rust_helper int rust_helper_fsverity_get_digest(struct inode *inode,
+						  u8 raw_digest[FS_VERITY_MAX_DIGEST_SIZE],
+						  u8 *alg, enum hash_algo *halg)
+{
+	return fsverity_get_digest(inode, raw_digest, alg, halg);
+}
+#endif

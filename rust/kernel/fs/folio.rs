@@ -99,6 +99,36 @@ impl<'a> LockedFolio<'a> {
         Ok(())
     }
 
+    /// Calls `f` with bytes `[offset, offset + len)` of the folio as one slice, if the folio's
+    /// memory is mapped contiguously (it is not in highmem); returns `None` without calling `f`
+    /// otherwise, and the caller falls back to [`Self::fill`] or [`Self::write`]. Useful to
+    /// have a decompressor write straight into the page cache.
+    pub fn with_contiguous<R>(
+        &mut self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<Option<R>> {
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > self.size() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The folio is valid and locked (type invariant).
+        if unsafe { bindings::folio_test_highmem(self.folio.as_ptr()) } {
+            return Ok(None);
+        }
+        // SAFETY: A folio outside highmem is in the kernel's linear map, where its physically
+        // contiguous pages are virtually contiguous too: `folio_address()` is the address of
+        // its first byte and the `len` bytes from `offset` are inside it (checked above).
+        // Nobody else accesses a locked folio that is not up to date, and `&mut self` keeps
+        // other borrows of it out for the duration of `f`.
+        let buf = unsafe {
+            let base = bindings::folio_address(self.folio.as_ptr()).cast::<u8>();
+            core::slice::from_raw_parts_mut(base.add(offset), len)
+        };
+        Ok(Some(f(buf)))
+    }
+
     /// Copies `data` into the folio at byte `offset`.
     pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
         self.fill(offset, data.len(), |buf, done| {

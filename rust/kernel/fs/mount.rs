@@ -255,67 +255,161 @@ impl RegularFile {
         unsafe { (*(*self.file.as_ptr()).f_op).fop_flags & bindings::FOP_DONTCACHE != 0 }
     }
 
-    /// Fills `len` bytes of `folio` from byte `offset` of the folio with the file's bytes from
-    /// position `pos`, with one read call per contiguous piece (`vfs_iter_read()` over a
-    /// `bio_vec` of the folio's memory: the file's filesystem copies straight into the folio,
-    /// page by page, without a bounce buffer). A file too short for that is `EIO`.
+    /// Fills the folio ranges `ranges` (at most [`MAX_FOLIO_RANGES`]), in order, with the file's
+    /// bytes from position `pos` on, with one read call (`vfs_iter_read()` over a `bio_vec` per range: the file's
+    /// filesystem copies straight into the folios, page by page, without a bounce buffer),
+    /// repeated only if it returns short. A file too short for that is `EIO`.
     ///
     /// With [`ReadCache::DontCache`] the file's own page cache is dropped once read
     /// (`RWF_DONTCACHE`), where its filesystem supports that ([`Self::can_dontcache`]): the
-    /// data then lives in `folio` only.
-    pub fn read_into_folio(
+    /// data then lives in the folios only.
+    pub fn read_into_folios<'f, 'a: 'f>(
         &self,
-        folio: &mut LockedFolio<'_>,
-        offset: usize,
-        len: usize,
+        ranges: impl IntoIterator<Item = FolioRange<'f, 'a>>,
         pos: i64,
         cache: ReadCache,
     ) -> Result {
-        let end = offset.checked_add(len).ok_or(EINVAL)?;
-        if end > folio.size() || u32::try_from(len).is_err() {
-            return Err(EINVAL);
+        // SAFETY: All-zero is a valid (empty) `bio_vec`.
+        let mut bvecs: [bindings::bio_vec; MAX_FOLIO_RANGES] = unsafe { core::mem::zeroed() };
+        let mut total = 0usize;
+        let mut nr = 0usize;
+        for r in ranges {
+            let bv = bvecs.get_mut(nr).ok_or(EINVAL)?;
+            nr += 1;
+            let end = r.offset.checked_add(r.len).ok_or(EINVAL)?;
+            if end > r.folio.size() || u32::try_from(r.len).is_err() {
+                return Err(EINVAL);
+            }
+            // SAFETY: `r.offset..end` is inside the folio (checked above), which is locked and
+            // ours until it is ended (type invariant of `LockedFolio`), and borrowed for `'f`,
+            // which outlives this call: nobody else reads or writes that memory meanwhile.
+            // `r.len` fits in a `u32`.
+            unsafe { bindings::bvec_set_folio(bv, r.folio.as_raw(), r.len, r.offset) };
+            total = total.checked_add(r.len).ok_or(EINVAL)?;
         }
         let rwf = match cache {
             ReadCache::DontCache if self.can_dontcache() => bindings::RWF_DONTCACHE,
             _ => 0,
         };
-        // As the opener, once for the whole piece (see `read_at`).
+        // SAFETY: All-zero is a valid (empty) `iov_iter`.
+        let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
+        // SAFETY: `bvecs[..nr]` describe `total` bytes of locked folios (above); the array and
+        // the iterator are locals that outlive every read below.
+        unsafe {
+            bindings::iov_iter_bvec(
+                &mut iter,
+                bindings::ITER_DEST,
+                bvecs.as_ptr(),
+                nr as crate::ffi::c_ulong,
+                total,
+            )
+        };
+        // As the opener, once for the whole request (see `read_at`).
         // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
         // it is open, which it is for the life of `self`.
         let _creds = unsafe { CredGuard::from_raw((*self.file.as_ptr()).f_cred) };
+        let mut p = pos;
         let mut done = 0usize;
-        while done < len {
-            let at = offset + done;
-            let n = len - done;
-            // SAFETY: All-zero is a valid (empty) `bio_vec` and `iov_iter`.
-            let mut bv: bindings::bio_vec = unsafe { core::mem::zeroed() };
-            // SAFETY: As above.
-            let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
-            // SAFETY: `at..at + n` is inside the folio (checked above), which is locked and ours
-            // until it is ended, so nobody else writes to that memory; `n` fits in a `u32`
-            // (checked above). The `bio_vec` and the iterator are locals that outlive the read.
-            unsafe {
-                bindings::bvec_set_folio(&mut bv, folio.as_raw(), n, at);
-                bindings::iov_iter_bvec(&mut iter, bindings::ITER_DEST, &bv, 1, n);
-            }
-            let mut p = pos
-                .checked_add(i64::try_from(done).map_err(|_| EINVAL)?)
-                .ok_or(EINVAL)?;
-            // SAFETY: The file is open for reading; `iter` describes `n` bytes of the locked
-            // folio; `p` is a local. The read completes before `vfs_iter_read` returns (it is
-            // not given a kiocb to complete later).
+        while done < total {
+            // SAFETY: The file is open for reading; `iter` describes the rest of the ranges and
+            // `vfs_iter_read` advances it by what it read; `p` is a local. The read completes
+            // before `vfs_iter_read` returns (it is not given a kiocb to complete later).
             let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), &mut iter, &mut p, rwf) };
             let r = usize::try_from(r).map_err(|_| Error::from_errno(r as i32))?;
             if r == 0 {
                 return Err(EIO);
             }
-            done += r.min(n);
+            done = done.saturating_add(r);
         }
         Ok(())
     }
 }
 
-/// How a read through [`RegularFile::read_into_folio`] uses the file's own page cache.
+impl RegularFile {
+    /// Returns the file's fs-verity digest (`fsverity_get_digest()`), or `None` if fs-verity
+    /// is not enabled on it (or not built into the kernel).
+    ///
+    /// Once a file has fs-verity, its filesystem checks every page read from it against the
+    /// Merkle tree this digest is the root of, so comparing the digest once, after opening, with
+    /// one recorded elsewhere authenticates everything read through the open file afterwards.
+    pub fn fsverity_digest(&self) -> Result<Option<VerityDigest>> {
+        let mut d = VerityDigest {
+            alg: 0,
+            len: 0,
+            bytes: [0u8; MAX_DIGEST],
+        };
+        let mut halg: bindings::hash_algo = 0;
+        // SAFETY: The file is open, which pins its inode and (for a file with fs-verity)
+        // loaded its verity info. `d.bytes` has room for `FS_VERITY_MAX_DIGEST_SIZE` bytes and
+        // the other two pointers are locals, all valid for writes during the call.
+        let n = unsafe {
+            bindings::fsverity_get_digest(
+                bindings::file_inode(self.file.as_ptr()),
+                d.bytes.as_mut_ptr(),
+                &mut d.alg,
+                &mut halg,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| Error::from_errno(n))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n > d.bytes.len() {
+            return Err(EINVAL);
+        }
+        d.len = n;
+        Ok(Some(d))
+    }
+}
+
+/// `FS_VERITY_HASH_ALG_SHA256`: the digest algorithm number of fs-verity's SHA-256.
+pub const FS_VERITY_HASH_ALG_SHA256: u8 = bindings::FS_VERITY_HASH_ALG_SHA256 as u8;
+
+/// An fs-verity file digest: the hash algorithm (`FS_VERITY_HASH_ALG_*`) and the digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerityDigest {
+    alg: u8,
+    len: usize,
+    bytes: [u8; MAX_DIGEST],
+}
+
+/// `FS_VERITY_MAX_DIGEST_SIZE`: room for the largest fs-verity digest.
+const MAX_DIGEST: usize = bindings::FS_VERITY_MAX_DIGEST_SIZE as usize;
+
+impl VerityDigest {
+    /// The hash algorithm (`FS_VERITY_HASH_ALG_*`).
+    pub fn algorithm(&self) -> u8 {
+        self.alg
+    }
+
+    /// The digest.
+    pub fn digest(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The digest, if it is a SHA-256 one.
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        if self.alg != FS_VERITY_HASH_ALG_SHA256 {
+            return None;
+        }
+        self.digest().try_into().ok()
+    }
+}
+
+/// Most folio ranges one [`RegularFile::read_into_folios`] call takes.
+pub const MAX_FOLIO_RANGES: usize = 16;
+
+/// A byte range of a locked folio, for [`RegularFile::read_into_folios`].
+pub struct FolioRange<'f, 'a> {
+    /// The folio.
+    pub folio: &'f LockedFolio<'a>,
+    /// Offset of the range in the folio.
+    pub offset: usize,
+    /// Length of the range.
+    pub len: usize,
+}
+
+/// How a read through [`RegularFile::read_into_folios`] uses the file's own page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadCache {
     /// Like any other read: the data stays cached in the file's page cache as well.
