@@ -19,14 +19,15 @@
 //! every later read of it fails at once instead of repeating the path walk.
 
 use crate::format::{self, Digest, DIGEST_HEX_LEN};
-use crate::internal::image_gfp;
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use crate::internal::{image_gfp, KernelAlloc};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     alloc::KVVec,
     crypto::Sha256,
-    fs::mount::{PrivateMount, RegularFile},
+    fs::mount::{PrivateMount, ReadCache, RegularFile},
     prelude::*,
     str::CString,
+    time::{Instant, Monotonic},
 };
 use zerocopy::IntoBytes;
 
@@ -57,12 +58,127 @@ pub(crate) fn blob_path(digest: &Digest) -> Result<CString> {
     CString::try_from_fmt(fmt!("blobs/sha256/{hex}"))
 }
 
+/// The frame index of a seekable compressed chunk blob.
+pub(crate) type SeekIndex = format::seekable::SeekIndex<KernelAlloc>;
+
+/// How a compressed chunk blob is laid out, once loaded.
+pub(crate) enum Layout {
+    /// Frames and their index.
+    Seekable(SeekIndex),
+    /// One plain zstd stream, decompressed whole.
+    Plain,
+}
+
 /// A chunk blob, open for reading.
+///
+/// # Invariants
+///
+/// `seek` is null or a pointer from `KBox::into_raw` that is never changed again and is owned
+/// by the `BlobFile` (freed by its `Drop`).
 pub(crate) struct BlobFile {
     pub(crate) file: RegularFile,
     /// The size when it was opened: images are immutable, a blob that shrinks later reads short
     /// and fails with `EIO`.
     pub(crate) size: u64,
+    /// Compressed blobs: the layout, loaded on first use.
+    seek: AtomicPtr<Layout>,
+}
+
+impl BlobFile {
+    fn new(file: RegularFile, size: u64) -> Self {
+        // INVARIANT: No index yet.
+        Self {
+            file,
+            size,
+            seek: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// The layout of this blob read as a compressed chunk, loaded (with the frame index of a
+    /// seekable blob) on first use and kept. A blob that is not a valid compressed chunk is an
+    /// error each time.
+    pub(crate) fn layout(&self) -> core::result::Result<&Layout, SeekError> {
+        let p = self.seek.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: A non-null pointer came from `KBox::into_raw` and stays valid and
+            // unchanged until `self` is dropped (type invariant).
+            return Ok(unsafe { &*p });
+        }
+        let layout = self.load_layout()?;
+        let raw =
+            KBox::into_raw(KBox::new(layout, image_gfp()).map_err(|_| SeekError::Io(ENOMEM))?);
+        match self.seek.compare_exchange(
+            core::ptr::null_mut(),
+            raw,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: We just published `raw`, which `self` owns from now on (type invariant).
+            Ok(_) => Ok(unsafe { &*raw }),
+            Err(theirs) => {
+                // SAFETY: `raw` came from `KBox::into_raw` above and was not published.
+                drop(unsafe { KBox::from_raw(raw) });
+                // SAFETY: As for `p` above.
+                Ok(unsafe { &*theirs })
+            }
+        }
+    }
+
+    fn load_layout(&self) -> core::result::Result<Layout, SeekError> {
+        use format::seekable::{blob_layout, Layout as L, FOOTER_LEN};
+        let short = SeekError::Format(format::Error::Seekable("blob too short"));
+        let footer_at = self.size.checked_sub(FOOTER_LEN as u64).ok_or(short)?;
+        let mut tail = [0u8; FOOTER_LEN];
+        let at = i64::try_from(footer_at).map_err(|_| SeekError::Io(EIO))?;
+        self.file
+            .read_exact_at(&mut tail, at)
+            .map_err(SeekError::Io)?;
+        let mut head = [0u8; 4];
+        self.file
+            .read_exact_at(&mut head, 0)
+            .map_err(SeekError::Io)?;
+        let footer = match blob_layout(&head, &tail, self.size).map_err(SeekError::Format)? {
+            L::Plain => return Ok(Layout::Plain),
+            L::Seekable(footer) => footer,
+        };
+        let table_len = footer.table_frame_len();
+        let table_at =
+            self.size
+                .checked_sub(table_len)
+                .ok_or(SeekError::Format(format::Error::Seekable(
+                    "seek table larger than the blob",
+                )))?;
+        // At most 8 + 65536 * 12 + 9 bytes (`MAX_FRAMES`).
+        let len = usize::try_from(table_len).map_err(|_| SeekError::Io(EIO))?;
+        let mut table =
+            KVVec::from_elem(0u8, len, image_gfp()).map_err(|_| SeekError::Io(ENOMEM))?;
+        let at = i64::try_from(table_at).map_err(|_| SeekError::Io(EIO))?;
+        self.file
+            .read_exact_at(&mut table, at)
+            .map_err(SeekError::Io)?;
+        SeekIndex::build(&table, &footer, self.size)
+            .map(Layout::Seekable)
+            .map_err(SeekError::Format)
+    }
+}
+
+impl Drop for BlobFile {
+    fn drop(&mut self) {
+        let p = *self.seek.get_mut();
+        if !p.is_null() {
+            // SAFETY: A non-null pointer came from `KBox::into_raw` and is owned by `self`
+            // (type invariant); it is freed once, here.
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}
+
+/// Why a compressed blob's frame index could not be loaded.
+pub(crate) enum SeekError {
+    /// Reading the blob failed.
+    Io(Error),
+    /// The seek table is malformed.
+    Format(format::Error),
 }
 
 /// A chunk blob for one read: kept open by the store, or opened for this read only.
@@ -95,6 +211,43 @@ struct BlobSlot {
     failed: AtomicI32,
 }
 
+/// How fs-verity is used (mount option `verity=`, spelled and meant as overlayfs's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verity {
+    /// Digests are not checked.
+    Off,
+    /// A blob whose backing file has fs-verity must have the digest the image records for it.
+    On,
+    /// Every blob the image records a digest for must have fs-verity with that digest, and the
+    /// image must record digests for its rootfs, layers and chunks.
+    Require,
+}
+
+/// Checks the fs-verity digest of the open blob `file` against `expected` under `policy`.
+fn check_verity(
+    file: &RegularFile,
+    policy: Verity,
+    expected: Option<&Digest>,
+) -> core::result::Result<(), BlobError> {
+    if policy == Verity::Off {
+        return Ok(());
+    }
+    let actual = file.fsverity_digest().map_err(BlobError::Io)?;
+    match (actual, expected) {
+        (None, _) if policy == Verity::On => Ok(()),
+        (None, _) => Err(BlobError::NoVerity),
+        (Some(_), None) if policy == Verity::On => Ok(()),
+        (Some(_), None) => Err(BlobError::NoRecordedVerity),
+        (Some(a), Some(e)) => {
+            if a.sha256().as_ref() == Some(e) {
+                Ok(())
+            } else {
+                Err(BlobError::VerityMismatch)
+            }
+        }
+    }
+}
+
 /// Why a blob could not be used.
 pub(crate) enum BlobError {
     /// The blob could not be opened or read (errno from the underlying filesystem).
@@ -103,11 +256,39 @@ pub(crate) enum BlobError {
     TooLarge(u64),
     /// The blob's sha256 does not match its name.
     Mismatch,
+    /// The blob's fs-verity digest is not the one the image records.
+    VerityMismatch,
+    /// `verity=require`, and the blob's backing file has no fs-verity.
+    NoVerity,
+    /// `verity=require`, and the image records no fs-verity digest for the blob.
+    NoRecordedVerity,
+}
+
+impl core::fmt::Display for BlobError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BlobError::Io(e) => write!(f, "error {}", e.to_errno()),
+            BlobError::TooLarge(n) => write!(f, "too large ({n} bytes)"),
+            BlobError::Mismatch => f.write_str("sha256 does not match its name"),
+            BlobError::VerityMismatch => {
+                f.write_str("fs-verity digest differs from the one the image records")
+            }
+            BlobError::NoVerity => f.write_str("no fs-verity on its file (verity=require)"),
+            BlobError::NoRecordedVerity => {
+                f.write_str("the image records no fs-verity digest for it (verity=require)")
+            }
+        }
+    }
 }
 
 /// The image directory of a mount and its chunk blobs.
 pub(crate) struct BlobStore {
     dir: PrivateMount,
+    verity: Verity,
+    /// Whether the blob files' own page cache is dropped once read (mount option `blob_cache`).
+    cache: ReadCache,
+    /// Nanoseconds spent hashing metadata blobs (for the mount message).
+    hash_ns: AtomicU64,
     /// One slot per blob of the compiled blob table, in its order.
     slots: KVVec<BlobSlot>,
     open: AtomicUsize,
@@ -121,10 +302,19 @@ fn permanent(e: Error) -> bool {
 }
 
 impl BlobStore {
-    /// Resolves the image directory `root` (an absolute path) with the mounter's credentials.
-    pub(crate) fn new(root: &CStr, cred: &kernel::cred::Credential) -> Result<Self> {
+    /// Resolves the image directory `root` (an absolute path) with the mounter's credentials;
+    /// blobs will be checked and read as `verity` and `cache` say.
+    pub(crate) fn new(
+        root: &CStr,
+        cred: &kernel::cred::Credential,
+        verity: Verity,
+        cache: ReadCache,
+    ) -> Result<Self> {
         Ok(Self {
             dir: PrivateMount::new(root, cred)?,
+            verity,
+            cache,
+            hash_ns: AtomicU64::new(0),
             slots: KVVec::new(),
             open: AtomicUsize::new(0),
             max_open: 0,
@@ -159,13 +349,33 @@ impl BlobStore {
         self.dir.open_beneath(name)
     }
 
-    /// Reads the whole file `name` (at most `max` bytes) into aligned memory.
+    /// The fs-verity policy.
+    pub(crate) fn verity(&self) -> Verity {
+        self.verity
+    }
+
+    /// How chunk blobs are read (mount option `blob_cache`).
+    pub(crate) fn cache(&self) -> ReadCache {
+        self.cache
+    }
+
+    /// Microseconds spent hashing metadata blobs so far.
+    pub(crate) fn hash_us(&self) -> u64 {
+        self.hash_ns.load(Ordering::Relaxed) / 1000
+    }
+
+    /// Reads the whole file `name` (at most `max` bytes) into aligned memory, after checking
+    /// its fs-verity digest against `verity` (see [`Verity`]), if given.
     pub(crate) fn read_file(
         &self,
         name: &CStr,
         max: usize,
+        verity: Option<Option<&Digest>>,
     ) -> core::result::Result<Buffer, BlobError> {
         let file = self.open(name).map_err(BlobError::Io)?;
+        if let Some(expected) = verity {
+            check_verity(&file, self.verity, expected)?;
+        }
         let size = u64::try_from(file.size()).map_err(|_| BlobError::Io(EIO))?;
         let len = usize::try_from(size)
             .ok()
@@ -182,15 +392,38 @@ impl BlobStore {
         Ok(Buffer { words, len })
     }
 
-    /// Reads blob `digest` whole (at most `max` bytes) and checks that its sha256 is its name.
+    /// Reads blob `digest` whole (at most `max` bytes) and checks that its sha256 is its name,
+    /// and its fs-verity digest against `verity` (the digest the image records, if any).
     pub(crate) fn read_verified(
         &self,
         digest: &Digest,
         max: usize,
+        verity: Option<&Digest>,
+    ) -> core::result::Result<Buffer, BlobError> {
+        self.read_hashed(digest, max, Some(verity))
+    }
+
+    /// Reads blob `digest` whole (at most `max` bytes) and checks that its sha256 is its name;
+    /// for the blob a mount names, whose digest is the root of trust, so no fs-verity digest of
+    /// it is recorded anywhere.
+    pub(crate) fn read_file_verified(
+        &self,
+        digest: &Digest,
+        max: usize,
+    ) -> core::result::Result<Buffer, BlobError> {
+        self.read_hashed(digest, max, None)
+    }
+
+    fn read_hashed(
+        &self,
+        digest: &Digest,
+        max: usize,
+        verity: Option<Option<&Digest>>,
     ) -> core::result::Result<Buffer, BlobError> {
         let name = blob_path(digest).map_err(BlobError::Io)?;
-        let buf = self.read_file(&name, max)?;
+        let buf = self.read_file(&name, max, verity)?;
         // In steps: one step is one FPU section (preemption off) in the arch's sha256.
+        let t0 = Instant::<Monotonic>::now();
         let mut hash = Sha256::new();
         for step in buf.bytes().chunks(HASH_STEP) {
             hash.update(step);
@@ -199,23 +432,35 @@ impl BlobStore {
                 return Err(BlobError::Io(EINTR));
             }
         }
-        if hash.finish() != *digest {
+        let ok = hash.finish() == *digest;
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
+        self.hash_ns.fetch_add(ns, Ordering::Relaxed);
+        if !ok {
             return Err(BlobError::Mismatch);
         }
         Ok(buf)
     }
 
-    /// Opens chunk blob `digest`.
-    fn open_chunk(&self, digest: &Digest) -> Result<BlobFile> {
-        let file = self.open(&blob_path(digest)?)?;
-        let size = u64::try_from(file.size()).map_err(|_| EIO)?;
-        Ok(BlobFile { file, size })
+    /// Opens chunk blob `blob` and checks its fs-verity digest.
+    fn open_chunk(&self, blob: &format::tables::Blob) -> core::result::Result<BlobFile, BlobError> {
+        let file = self
+            .open(&blob_path(&blob.digest).map_err(BlobError::Io)?)
+            .map_err(BlobError::Io)?;
+        check_verity(&file, self.verity, blob.verity.as_ref())?;
+        let size = u64::try_from(file.size()).map_err(|_| BlobError::Io(EIO))?;
+        Ok(BlobFile::new(file, size))
     }
 
-    /// Returns chunk blob `index` (of the compiled blob table, whose digest is `digest`) open
-    /// for reading: from its slot, or opened now (and kept, while fewer than `max_open` are).
-    pub(crate) fn chunk(&self, index: u32, digest: &Digest) -> Result<OpenBlob<'_>> {
-        let slot = self.slots.get(index as usize).ok_or(EIO)?;
+    /// Returns chunk blob `index` of the compiled blob table (`blob` is its entry) open for
+    /// reading: from its slot, or opened now (and kept, while fewer than `max_open` are). A
+    /// blob that fails its fs-verity check, or cannot be opened for good (missing, not a
+    /// readable regular file), is remembered as failed: later reads fail at once, with `EIO`.
+    pub(crate) fn chunk(
+        &self,
+        index: u32,
+        blob: &format::tables::Blob,
+    ) -> core::result::Result<OpenBlob<'_>, BlobError> {
+        let slot = self.slots.get(index as usize).ok_or(BlobError::Io(EIO))?;
         let kept = slot.file.load(Ordering::Acquire);
         if !kept.is_null() {
             // SAFETY: A non-null slot pointer came from `KBox::into_raw` and stays valid and
@@ -225,19 +470,18 @@ impl BlobStore {
         }
         let failed = slot.failed.load(Ordering::Relaxed);
         if failed != 0 {
-            return Err(Error::from_errno(failed));
+            return Err(BlobError::Io(Error::from_errno(failed)));
         }
-        let opened = self.open_chunk(digest).inspect_err(|&e| {
-            if permanent(e) {
-                slot.failed.store(e.to_errno(), Ordering::Relaxed);
-            }
+        let opened = self.open_chunk(blob).inspect_err(|e| match e {
+            BlobError::Io(e) if !permanent(*e) => {}
+            _ => slot.failed.store(EIO.to_errno(), Ordering::Relaxed),
         })?;
         if self.open.load(Ordering::Relaxed) >= self.max_open {
             return Ok(OpenBlob::Once(opened));
         }
         let boxed = match KBox::new(opened, image_gfp()) {
             Ok(b) => b,
-            Err(_) => return Err(ENOMEM),
+            Err(_) => return Err(BlobError::Io(ENOMEM)),
         };
         let raw = KBox::into_raw(boxed);
         match slot.file.compare_exchange(

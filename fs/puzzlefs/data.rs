@@ -3,11 +3,27 @@
 //! The read path: filling page cache folios of regular files from chunk blobs.
 //!
 //! A file is a list of extents in the compiled tables; each maps a range of the file to a range
-//! of one chunk blob. A folio (possibly large) is filled in one pass, extent piece by extent
-//! piece, straight from the blob files into the folio; the part past end of file is zeroed.
+//! of one chunk blob. A read request (one folio for `read_folio`, a window of folios for
+//! `readahead`) is cut into pieces, one per extent a folio overlaps, and consecutive pieces
+//! that continue each other in the same blob are gathered into one backing read of up to
+//! [`MAX_FOLIO_RANGES`] folio ranges ([`RegularFile::read_into_folios`]): one `vfs_iter_read()`
+//! per contiguous range of a blob, not per page or per folio. The backing reads are buffered
+//! reads of the lower filesystem, which complete before they return, so folios are ended in
+//! file order as soon as their last piece is read; the part past end of file is zeroed. Pieces
+//! of compressed chunks are decompressed into their folio as they are met (see
+//! [`crate::decompress`]). A piece that cannot be read fails its folio (`EIO`) with one
+//! rate-limited message; the others are still read.
+//!
+//! [`RegularFile::read_into_folios`]: kernel::fs::mount::RegularFile::read_into_folios
 
 use crate::{
-    format::tables::{extent_for, Extent},
+    blob::OpenBlob,
+    decompress::read_compressed,
+    format::{
+        self,
+        tables::{extent_for, Extent},
+        DIGEST_HEX_LEN,
+    },
     super_block::SbInfo,
     PuzzleFs,
 };
@@ -16,99 +32,263 @@ use kernel::{
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
-        mount::ReadCache,
+        mount::{FolioRange, MAX_FOLIO_RANGES},
     },
     prelude::*,
 };
 
+/// Opens chunk blob `index` for a read of file `ino`; a failure is reported (naming the blob)
+/// and is `EIO`.
+fn open_chunk(info: &SbInfo, ino: u64, index: u32) -> Result<OpenBlob<'_>> {
+    let blob = info.tables.blob(index).ok_or(EIO)?;
+    info.blobs.chunk(index, blob).map_err(|e| {
+        let mut hex = [0u8; DIGEST_HEX_LEN];
+        let hex = format::digest_to_hex(&blob.digest, &mut hex);
+        info.report(format_args!("inode {ino}: chunk blob {hex}: {e}"));
+        EIO
+    })
+}
+
 /// Address space operations of regular files.
 pub(crate) struct PuzzleAops;
 
-/// Fills `folio` of file `ino` of size `isize` whose extents are `extents`.
-fn fill_folio(
-    info: &SbInfo,
+/// A folio being filled, and the first error met filling it.
+struct Pending<'a> {
+    folio: LockedFolio<'a>,
+    err: Option<Error>,
+}
+
+/// One piece of the gathered backing read: bytes `[offset, offset + len)` of folio `slot`.
+#[derive(Clone, Copy, Default)]
+struct Seg {
+    slot: usize,
+    offset: usize,
+    len: usize,
+}
+
+/// The folios of one read request and the backing read being gathered for them.
+///
+/// # Invariants
+///
+/// `folios[..count]` are `Some`, in file order, and only the last of them may still be being
+/// mapped to pieces. `segs[..nsegs]` name folios of `folios[..count]`, in file order, and are
+/// consecutive bytes `[start, next)` of blob `blob`.
+struct Request<'s, 'a> {
+    info: &'s SbInfo,
     ino: u64,
-    extents: &[Extent],
+    extents: &'s [Extent],
     isize: u64,
-    folio: &mut LockedFolio<'_>,
-) -> Result {
-    let pos = u64::try_from(folio.pos()).map_err(|_| EINVAL)?;
-    let fsize = folio.size();
-    // Bytes of the folio that the file covers; the rest is zeroed.
-    let valid = usize::try_from(isize.saturating_sub(pos))
-        .unwrap_or(usize::MAX)
-        .min(fsize);
-    let mut done = 0usize;
-    while done < valid {
-        let off = pos.checked_add(done as u64).ok_or(EINVAL)?;
-        let (i, start) = extent_for(extents, off).ok_or_else(|| {
-            info.report(format_args!("inode {ino}: no extent holds offset {off}"));
-            EIO
-        })?;
-        let e = extents.get(i).ok_or(EIO)?;
-        let within = off.checked_sub(start).ok_or(EIO)?;
-        let n = usize::try_from(e.end.saturating_sub(off))
-            .unwrap_or(usize::MAX)
-            .min(valid - done);
-        if e.compressed() {
-            info.report(format_args!(
-                "inode {ino}: compressed chunks are not supported by this driver"
-            ));
-            return Err(EOPNOTSUPP);
+    folios: [Option<Pending<'a>>; MAX_FOLIO_RANGES + 1],
+    count: usize,
+    segs: [Seg; MAX_FOLIO_RANGES],
+    nsegs: usize,
+    blob: u32,
+    start: u64,
+    next: u64,
+}
+
+impl<'s, 'a> Request<'s, 'a> {
+    fn new(inode: &'s INode<PuzzleFs>) -> Result<Self> {
+        let info = inode.super_block().data();
+        let node = info.tables.inode(inode.data().index).ok_or(EIO)?;
+        Ok(Self {
+            info,
+            ino: inode.ino(),
+            extents: info.tables.extents(node),
+            isize: u64::try_from(inode.size()).map_err(|_| EIO)?,
+            folios: [const { None }; MAX_FOLIO_RANGES + 1],
+            count: 0,
+            segs: [Seg::default(); MAX_FOLIO_RANGES],
+            nsegs: 0,
+            blob: 0,
+            start: 0,
+            next: 0,
+        })
+    }
+
+    fn pending(&mut self, slot: usize) -> Option<&mut Pending<'a>> {
+        self.folios.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Records `e` as the error of folio `slot`, unless it has one already.
+    fn fail(&mut self, slot: usize, e: Error) {
+        if let Some(p) = self.pending(slot) {
+            p.err.get_or_insert(e);
         }
-        let digest = info.tables.blob(e.blob).ok_or(EIO)?.digest;
-        let blob = info.blobs.chunk(e.blob, &digest).map_err(|err| {
+    }
+
+    /// Reads the gathered pieces with one backing read; a failure fails their folios.
+    fn read_gathered(&mut self) {
+        if self.nsegs == 0 {
+            return;
+        }
+        if let Err(e) = self.read_batch() {
+            for i in 0..self.nsegs {
+                let slot = self.segs.get(i).map_or(usize::MAX, |s| s.slot);
+                self.fail(slot, e);
+            }
+        }
+        self.nsegs = 0;
+    }
+
+    fn read_batch(&self) -> Result {
+        let info = self.info;
+        let ino = self.ino;
+        let blob = open_chunk(info, ino, self.blob)?;
+        if self.next > blob.size {
             info.report(format_args!(
-                "inode {ino}: cannot open chunk blob: error {}",
-                err.to_errno()
-            ));
-            EIO
-        })?;
-        let at = e.offset.checked_add(within).ok_or(EIO)?;
-        let end = at.checked_add(n as u64).ok_or(EIO)?;
-        if end > blob.size {
-            info.report(format_args!(
-                "inode {ino}: chunk range {at}..{end} runs past its blob ({} bytes)",
-                blob.size
+                "inode {ino}: chunk range {}..{} runs past its blob ({} bytes)",
+                self.start, self.next, blob.size
             ));
             return Err(EIO);
         }
-        let at = i64::try_from(at).map_err(|_| EIO)?;
+        let folios = &self.folios;
+        let ranges = self.segs.iter().take(self.nsegs).filter_map(|s| {
+            folios
+                .get(s.slot)
+                .and_then(Option::as_ref)
+                .map(|p| FolioRange {
+                    folio: &p.folio,
+                    offset: s.offset,
+                    len: s.len,
+                })
+        });
+        let at = i64::try_from(self.start).map_err(|_| EIO)?;
         blob.file
-            .read_into_folio(folio, done, n, at, ReadCache::DontCache)
-            .map_err(|err| {
+            .read_into_folios(ranges, at, info.blobs.cache())
+            .map_err(|e| {
                 info.report(format_args!(
                     "inode {ino}: reading a chunk blob failed: error {}",
-                    err.to_errno()
+                    e.to_errno()
                 ));
                 EIO
-            })?;
-        done += n;
+            })
     }
-    folio.zero(valid, fsize - valid)
-}
 
-fn fill(inode: &INode<PuzzleFs>, folio: &mut LockedFolio<'_>) -> Result {
-    let info = inode.super_block().data();
-    let node = info.tables.inode(inode.data().index).ok_or(EIO)?;
-    let isize = u64::try_from(inode.size()).map_err(|_| EIO)?;
-    fill_folio(info, inode.ino(), info.tables.extents(node), isize, folio)
+    /// Ends the folios whose pieces are all read: all of them, or all but the last (the one
+    /// being mapped) if `keep_last`.
+    fn end_done(&mut self, keep_last: bool) {
+        let keep = usize::from(keep_last && self.count > 0);
+        let done = self.count - keep;
+        for slot in 0..done {
+            if let Some(p) = self.folios.get_mut(slot).and_then(Option::take) {
+                p.folio.end_read(p.err.is_none());
+            }
+        }
+        if keep == 1 {
+            self.folios.swap(0, done);
+        }
+        self.count = keep;
+    }
+
+    /// Adds the piece `[offset, offset + len)` of the folio being mapped (the last one), which
+    /// is bytes `[at, at + len)` of blob `blob`.
+    fn add_piece(&mut self, offset: usize, len: usize, blob: u32, at: u64) -> Result {
+        let end = at.checked_add(len as u64).ok_or(EIO)?;
+        let continues =
+            self.nsegs > 0 && self.blob == blob && self.next == at && self.nsegs < self.segs.len();
+        if !continues {
+            // A new backing read: the pieces gathered so far are read first, and the folios
+            // they complete are ended.
+            self.read_gathered();
+            self.end_done(true);
+            self.blob = blob;
+            self.start = at;
+        }
+        let slot = self.count.checked_sub(1).ok_or(EIO)?;
+        let seg = self.segs.get_mut(self.nsegs).ok_or(EIO)?;
+        *seg = Seg { slot, offset, len };
+        self.nsegs += 1;
+        self.next = end;
+        Ok(())
+    }
+
+    /// Adds `folio` to the request: maps it to pieces, and zeroes what lies past end of file.
+    fn add_folio(&mut self, folio: LockedFolio<'a>) {
+        if self.count == self.folios.len() {
+            self.read_gathered();
+            self.end_done(false);
+        }
+        let pos = u64::try_from(folio.pos()).unwrap_or(u64::MAX);
+        let size = folio.size();
+        if let Some(s) = self.folios.get_mut(self.count) {
+            *s = Some(Pending { folio, err: None });
+            self.count += 1;
+        }
+        if let Err(e) = self.map_last(pos, size) {
+            self.fail(self.count - 1, e);
+        }
+    }
+
+    fn map_last(&mut self, pos: u64, size: usize) -> Result {
+        let info = self.info;
+        let ino = self.ino;
+        // Bytes of the folio that the file covers; the rest is zeroed.
+        let valid = usize::try_from(self.isize.saturating_sub(pos))
+            .unwrap_or(usize::MAX)
+            .min(size);
+        if valid < size {
+            let last = self.count.checked_sub(1).ok_or(EIO)?;
+            let p = self.pending(last).ok_or(EIO)?;
+            p.folio.zero(valid, size - valid)?;
+        }
+        let mut done = 0usize;
+        while done < valid {
+            let off = pos.checked_add(done as u64).ok_or(EIO)?;
+            let (i, start) = extent_for(self.extents, off).ok_or_else(|| {
+                info.report(format_args!("inode {ino}: no extent holds offset {off}"));
+                EIO
+            })?;
+            let e = *self.extents.get(i).ok_or(EIO)?;
+            let n = usize::try_from(e.end.saturating_sub(off))
+                .unwrap_or(usize::MAX)
+                .min(valid - done);
+            let at = e.offset.checked_add(off - start).ok_or(EIO)?;
+            if e.compressed() {
+                // Decompressed now, straight into the folio (see `decompress`).
+                let blob = open_chunk(info, ino, e.blob)?;
+                let last = self.count.checked_sub(1).ok_or(EIO)?;
+                let p = self.pending(last).ok_or(EIO)?;
+                read_compressed(info, ino, e.blob, &blob, &mut p.folio, done, n, at)?;
+            } else {
+                self.add_piece(done, n, e.blob, at)?;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads what is left and ends every folio; returns the last folio's error.
+    fn finish(mut self) -> Result {
+        self.read_gathered();
+        let err = self
+            .count
+            .checked_sub(1)
+            .and_then(|last| self.pending(last))
+            .and_then(|p| p.err);
+        self.end_done(false);
+        err.map_or(Ok(()), Err)
+    }
 }
 
 #[vtable]
 impl AddressSpaceOperations for PuzzleAops {
     type FileSystem = PuzzleFs;
 
-    fn read_folio(inode: &INode<PuzzleFs>, mut folio: LockedFolio<'_>) -> Result {
-        let r = fill(inode, &mut folio);
-        folio.end_read(r.is_ok());
-        r
+    fn read_folio(inode: &INode<PuzzleFs>, folio: LockedFolio<'_>) -> Result {
+        let mut req = Request::new(inode)?;
+        req.add_folio(folio);
+        req.finish()
     }
 
     fn readahead(inode: &INode<PuzzleFs>, ractl: &mut ReadaheadControl<'_>) {
-        while let Some(mut folio) = ractl.next_folio() {
-            let ok = fill(inode, &mut folio).is_ok();
-            folio.end_read(ok);
+        // On error the folios are left to `read_folio`, which reports it.
+        let Ok(mut req) = Request::new(inode) else {
+            return;
+        };
+        while let Some(folio) = ractl.next_folio() {
+            req.add_folio(folio);
         }
+        let _ = req.finish();
     }
 }

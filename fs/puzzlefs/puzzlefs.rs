@@ -15,7 +15,8 @@
 //! - `internal.rs`: the compiled tables in kernel memory, the compiler's environment;
 //! - `blob.rs`: the image directory (a private mount), verified metadata blobs, the chunk blobs;
 //! - `inode.rs`: inode instantiation; `namei.rs`: lookup; `dir.rs`: readdir;
-//! - `data.rs`: `read_folio` and `readahead` from chunks; `xattr.rs`: extended attributes;
+//! - `data.rs`: `read_folio` and `readahead` from chunks; `decompress.rs`: compressed chunks;
+//!   `xattr.rs`: extended attributes;
 //! - `format/`: the image format and its compiler, which know nothing about the VFS.
 //!
 //! See `Documentation/filesystems/puzzlefs.rst`.
@@ -24,6 +25,7 @@ use kernel::{fs::fs_context::Registration, prelude::*};
 
 mod blob;
 mod data;
+mod decompress;
 mod dir;
 mod format;
 mod inode;

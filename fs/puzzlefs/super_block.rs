@@ -8,7 +8,8 @@
 //! From then on every operation is served from the tables and the chunk blobs.
 
 use crate::{
-    blob::{BlobError, BlobStore, Buffer},
+    blob::{BlobError, BlobStore, Buffer, Verity},
+    decompress,
     format::{
         self,
         compile::{self, Limits, Source},
@@ -25,6 +26,7 @@ use kernel::{
     fs::{
         fs_context::{FileSystem, FsContext},
         inode::INode,
+        mount::ReadCache,
         param,
         ratelimit::RateLimit,
         sb::{self, NewSuperBlock, SuperBlock, SuperOperations},
@@ -42,6 +44,10 @@ pub(crate) const PUZZLEFS_MAGIC: u64 = 0x7a7a6c70;
 /// Block size reported to statfs and used for `st_blksize`.
 const BLOCK_SIZE_BITS: u8 = 12;
 
+/// The fs-verity policy when `verity=` is not given: check the digests the image records for
+/// every blob whose backing file has fs-verity (see `Documentation/filesystems/puzzlefs.rst`).
+const DEFAULT_VERITY: Verity = Verity::On;
+
 /// Upper bound of the `metadata_max_mb` module parameter: keeps every allocation the limit
 /// allows well below what `kvmalloc()` refuses (`INT_MAX`).
 const METADATA_MAX_MB_CAP: u32 = 1024;
@@ -54,11 +60,35 @@ const JSON_SHARE: usize = 4;
 const OPT_OCI_ROOT_DIR: u8 = 0;
 const OPT_IMAGE_MANIFEST: u8 = 1;
 const OPT_TAG: u8 = 2;
+const OPT_VERITY: u8 = 3;
+const OPT_BLOB_CACHE: u8 = 4;
 
-static PARAMETERS: param::Table<4> = param::Table::new([
+const VERITY_OFF: i32 = 0;
+const VERITY_ON: i32 = 1;
+const VERITY_REQUIRE: i32 = 2;
+
+static VERITY_VALUES: [param::Constant; 4] = [
+    param::Constant::new(c"off", VERITY_OFF),
+    param::Constant::new(c"on", VERITY_ON),
+    param::Constant::new(c"require", VERITY_REQUIRE),
+    param::Constant::END,
+];
+
+const BLOB_CACHE_DROP: i32 = 0;
+const BLOB_CACHE_KEEP: i32 = 1;
+
+static BLOB_CACHE_VALUES: [param::Constant; 3] = [
+    param::Constant::new(c"drop", BLOB_CACHE_DROP),
+    param::Constant::new(c"keep", BLOB_CACHE_KEEP),
+    param::Constant::END,
+];
+
+static PARAMETERS: param::Table<6> = param::Table::new([
     param::Spec::string(c"oci_root_dir", OPT_OCI_ROOT_DIR),
     param::Spec::string(c"image_manifest", OPT_IMAGE_MANIFEST),
     param::Spec::string(c"tag", OPT_TAG),
+    param::Spec::enumeration(c"verity", OPT_VERITY, &VERITY_VALUES),
+    param::Spec::enumeration(c"blob_cache", OPT_BLOB_CACHE, &BLOB_CACHE_VALUES),
     param::Spec::END,
 ]);
 
@@ -68,15 +98,20 @@ pub(crate) struct Options {
     oci_root_dir: Option<CString>,
     image_manifest: Option<Digest>,
     tag: Option<CString>,
+    verity: Option<Verity>,
+    blob_cache: Option<ReadCache>,
 }
 
 /// What a mount keeps: the compiled image and its blobs.
 pub(crate) struct SbInfo {
     pub(crate) tables: Tables,
     pub(crate) blobs: BlobStore,
+    /// Decompression workspaces for compressed chunks.
+    pub(crate) decompressors: Pin<KBox<decompress::Pool>>,
     oci_root_dir: CString,
     image_manifest: Digest,
     tag: Option<CString>,
+    verity: Verity,
     reports: RateLimit,
 }
 
@@ -129,6 +164,10 @@ fn blob_error(fc: &FsContext, what: &str, digest: &Digest, e: BlobError) -> Erro
             fc.errorf(fmt!("{what} blob {hex}: sha256 does not match its name"));
             EUCLEAN
         }
+        e @ (BlobError::VerityMismatch | BlobError::NoVerity | BlobError::NoRecordedVerity) => {
+            fc.errorf(format_args!("{what} blob {hex}: {e}"));
+            EIO
+        }
     }
 }
 
@@ -177,8 +216,10 @@ struct Timing {
 fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing) -> Result<Tables> {
     let limit = metadata_limit();
     let t0 = Instant::<Monotonic>::now();
+    // The blob the mount names is authenticated by its sha256 (the mounted digest): the image
+    // records no fs-verity digest for it.
     let first = blobs
-        .read_verified(digest, limit)
+        .read_file_verified(digest, limit)
         .map_err(|e| blob_error(fc, "image manifest", digest, e))?;
     // Generation B names an OCI image manifest (JSON), Generation A the rootfs directly.
     let rootfs = if oci::blob_kind(first.bytes()) == oci::BlobKind::OciManifest {
@@ -194,8 +235,14 @@ fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing)
             .map_err(|e| format_error(fc, "image manifest", e))?;
         // Only the rootfs descriptor is kept; the manifest's memory goes now.
         drop(first);
+        if layer.verity.is_none() && blobs.verity() == Verity::Require {
+            fc.errorf(fmt!(
+                "verity=require, but the image manifest records no fs-verity digest for the rootfs"
+            ));
+            return Err(EIO);
+        }
         let rootfs = blobs
-            .read_verified(&layer.digest, limit)
+            .read_verified(&layer.digest, limit, layer.verity.as_ref())
             .map_err(|e| blob_error(fc, "rootfs", &layer.digest, e))?;
         if u64::try_from(rootfs.bytes().len()).ok() != Some(layer.size) {
             fc.errorf(fmt!(
@@ -212,32 +259,34 @@ fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing)
     let parsed =
         rootfs::Rootfs::parse(rootfs.bytes()).map_err(|e| format_error(fc, "rootfs", e))?;
 
-    // Generation A: the layer blobs, each digest read once (a repeated layer adds nothing).
+    // Generation A: the layer blobs, each digest read once (a repeated layer adds nothing),
+    // with the fs-verity digests the rootfs records for them.
     let mut layer_bufs: KVec<Buffer> = KVec::new();
     let mut layer_digests: KVec<Digest> = KVec::new();
     if parsed.generation() == Generation::A {
-        let mut err = None;
         parsed
             .for_each_layer_blob(|d| {
-                if layer_digests.contains(&d) {
-                    return Ok(());
-                }
-                let buf = match blobs.read_verified(&d, limit) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        err = Some(blob_error(fc, "metadata", &d, e));
-                        return Err(format::Error::Truncated);
-                    }
-                };
-                if layer_digests.push(d, GFP_KERNEL).is_err()
-                    || layer_bufs.push(buf, GFP_KERNEL).is_err()
-                {
-                    err = Some(ENOMEM);
-                    return Err(format::Error::OutOfMemory);
+                if !layer_digests.contains(&d) {
+                    layer_digests
+                        .push(d, GFP_KERNEL)
+                        .map_err(|_| format::Error::OutOfMemory)?;
                 }
                 Ok(())
             })
-            .map_err(|e| err.take().unwrap_or_else(|| format_error(fc, "rootfs", e)))?;
+            .map_err(|e| format_error(fc, "rootfs", e))?;
+        let mut verity: KVec<Option<Digest>> = KVec::new();
+        verity.resize(layer_digests.len(), None, GFP_KERNEL)?;
+        if blobs.verity() != Verity::Off {
+            parsed
+                .verity_for(&layer_digests, &mut verity)
+                .map_err(|e| format_error(fc, "rootfs", e))?;
+        }
+        for (d, v) in layer_digests.iter().zip(verity.iter()) {
+            let buf = blobs
+                .read_verified(d, limit, v.as_ref())
+                .map_err(|e| blob_error(fc, "metadata", d, e))?;
+            layer_bufs.push(buf, GFP_KERNEL)?;
+        }
     }
     let mut layers: KVec<&[u8]> = KVec::with_capacity(layer_bufs.len(), GFP_KERNEL)?;
     for b in layer_bufs.iter() {
@@ -269,7 +318,9 @@ impl SbInfo {
             .oci_root_dir
             .take()
             .ok_or_else(|| fc.invalf(fmt!("oci_root_dir= is required")))?;
-        let mut blobs = BlobStore::new(&root, fc.cred()).inspect_err(|e| {
+        let verity = opts.verity.unwrap_or(DEFAULT_VERITY);
+        let cache = opts.blob_cache.unwrap_or(ReadCache::DontCache);
+        let mut blobs = BlobStore::new(&root, fc.cred(), verity, cache).inspect_err(|e| {
             fc.errorf(fmt!(
                 "cannot open oci_root_dir {}: error {}",
                 root.to_str().unwrap_or("?"),
@@ -282,7 +333,7 @@ impl SbInfo {
             (Some(d), None) => d,
             (None, Some(tag)) => {
                 let index = blobs
-                    .read_file(c"index.json", metadata_limit() / JSON_SHARE)
+                    .read_file(c"index.json", metadata_limit() / JSON_SHARE, None)
                     .map_err(|e| match e {
                         BlobError::Io(e) => {
                             fc.errorf(fmt!("cannot read index.json: error {}", e.to_errno()));
@@ -319,12 +370,16 @@ impl SbInfo {
             tables.blob_count(),
             crate::module_parameters::max_open_blobs.value() as usize,
         )?;
+        let decompressors =
+            decompress::Pool::new(decompress::pool_size(tables.stats().compressed_extents))?;
         Ok(SbInfo {
             tables,
             blobs,
+            decompressors,
             oci_root_dir: root,
             image_manifest: digest,
             tag: opts.tag.take(),
+            verity,
             reports: RateLimit::default_limit(),
         })
     }
@@ -339,6 +394,29 @@ impl FileSystem for PuzzleFs {
     const PARAMETERS: param::Parameters = PARAMETERS.parameters();
 
     fn parse_param(fc: &FsContext, opts: &mut Options, opt: u8, value: param::Value<'_>) -> Result {
+        if opt == OPT_BLOB_CACHE {
+            let param::Value::Enum(v) = value else {
+                return Err(EINVAL);
+            };
+            opts.blob_cache = Some(match i32::try_from(v) {
+                Ok(BLOB_CACHE_DROP) => ReadCache::DontCache,
+                Ok(BLOB_CACHE_KEEP) => ReadCache::Keep,
+                _ => return Err(EINVAL),
+            });
+            return Ok(());
+        }
+        if opt == OPT_VERITY {
+            let param::Value::Enum(v) = value else {
+                return Err(EINVAL);
+            };
+            opts.verity = Some(match i32::try_from(v) {
+                Ok(VERITY_OFF) => Verity::Off,
+                Ok(VERITY_ON) => Verity::On,
+                Ok(VERITY_REQUIRE) => Verity::Require,
+                _ => return Err(EINVAL),
+            });
+            return Ok(());
+        }
         let param::Value::String(s) = value else {
             return Err(EINVAL);
         };
@@ -395,7 +473,7 @@ impl FileSystem for PuzzleFs {
         let mut hex = [0u8; format::DIGEST_HEX_LEN];
         let s = info.tables.stats();
         pr_info!(
-            "opened image [{}]:[{}]: {} layer(s), {} inodes, {} KiB of metadata in {} KiB of tables; {} us (read and hash {} us, compile {} us)\n",
+            "opened image [{}]:[{}]: {} layer(s), {} inodes, {} KiB of metadata in {} KiB of tables; {} us (read {} us, of which hashing {} us; compile {} us)\n",
             info.oci_root_dir.to_str().unwrap_or("?"),
             format::digest_to_hex(&info.image_manifest, &mut hex),
             s.layers,
@@ -404,6 +482,7 @@ impl FileSystem for PuzzleFs {
             s.table_bytes.div_ceil(1024),
             micros(&t0),
             timing.read_us,
+            info.blobs.hash_us(),
             timing.compile_us
         );
         Ok(info)
@@ -435,6 +514,17 @@ impl SuperOperations for PuzzleFs {
     fn show_options(sb: &SuperBlock<Self>, seq: &SeqFile) -> Result {
         let info = sb.data();
         sb::show_option(seq, c"oci_root_dir", Some(&info.oci_root_dir));
+        let verity = match info.verity {
+            Verity::Off => c"off",
+            Verity::On => c"on",
+            Verity::Require => c"require",
+        };
+        sb::show_option(seq, c"verity", Some(verity));
+        let cache = match info.blobs.cache() {
+            ReadCache::DontCache => c"drop",
+            ReadCache::Keep => c"keep",
+        };
+        sb::show_option(seq, c"blob_cache", Some(cache));
         match &info.tag {
             Some(tag) => sb::show_option(seq, c"tag", Some(tag)),
             None => {

@@ -892,6 +892,12 @@ pub(crate) fn compile<A: Alloc, E: Env>(
         a.saturating_add(u64::try_from(b).unwrap_or(u64::MAX))
     });
     stats.layers = u32::try_from(lists.len()).unwrap_or(u32::MAX);
+    stats.compressed_extents =
+        c.t.extents
+            .as_slice()
+            .iter()
+            .filter(|e| e.compressed())
+            .fold(0u64, |n, _| n.saturating_add(1));
     c.t.stats = stats;
     Ok(c.t)
 }

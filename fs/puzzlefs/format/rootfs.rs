@@ -78,3 +78,40 @@ impl<'a> Rootfs<'a> {
         Ok(())
     }
 }
+
+impl Rootfs<'_> {
+    /// Fills `out[i]` with the fs-verity digest the rootfs records for blob `digests[i]`, if
+    /// any, in one pass over its `fsVerityData` (the driver asks for the Generation A layer
+    /// blobs, at most [`crate::format::compile::MAX_LAYERS`]). Entries are checked for length;
+    /// two different digests for one blob are an error.
+    pub(crate) fn verity_for(&self, digests: &[Digest], out: &mut [Option<Digest>]) -> Result<()> {
+        let msg = message::open(self.buf)?;
+        let mut visit = |d: &[u8], v: &[u8]| -> Result<()> {
+            let v = digest_from_bytes(v)?;
+            for (want, slot) in digests.iter().zip(out.iter_mut()) {
+                if d == want.as_slice() {
+                    match slot {
+                        Some(old) if *old != v => return Err(Error::ConflictingVerity),
+                        _ => *slot = Some(v),
+                    }
+                }
+            }
+            Ok(())
+        };
+        match self.generation {
+            Generation::B => {
+                let r: metadata_capnp::rootfs::Reader<'_> = msg.get_root()?;
+                for e in r.get_fs_verity_data()?.iter() {
+                    visit(e.get_digest()?, e.get_verity()?)?;
+                }
+            }
+            Generation::A => {
+                let r: manifest_capnp::rootfs::Reader<'_> = msg.get_root()?;
+                for e in r.get_fs_verity_data()?.iter() {
+                    visit(e.get_digest()?, e.get_verity()?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

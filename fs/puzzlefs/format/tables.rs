@@ -272,6 +272,8 @@ pub(crate) struct Stats {
     pub(crate) table_bytes: u64,
     /// Layers after duplicates were dropped.
     pub(crate) layers: u32,
+    /// Extents of compressed chunks.
+    pub(crate) compressed_extents: u64,
 }
 
 /// The compiled image. See the module documentation for its invariants.
