@@ -47,6 +47,7 @@ use crate::format::sort::{any_pair, sort_by};
 use crate::format::tables::{
     check_name, check_symlink, check_xattr, Alloc, Blob, Dirent, Extent, Inode, Kind, TableVec,
     Tables, Xattr, EXTENT_COMPRESSED, MAJOR_MAX, MINOR_MAX, PERMISSION_MASK, ROOT_INO,
+    XATTR_LIST_MAX,
 };
 use crate::format::{digest_from_bytes, manifest_capnp, Digest, Error, Result, DIGEST_LEN};
 use core::mem::size_of;
@@ -583,11 +584,17 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
         let first = self.t.xattrs.len();
         self.budget
             .reserve(&mut self.t.xattrs, list.len() as usize)?;
+        // What listxattr returns: every name and its NUL.
+        let mut list_len = 0usize;
         for x in list.iter() {
             self.tick()?;
             let name = x.get_key()?;
             let value = x.get_val()?;
             check_xattr(ino, name, value)?;
+            list_len = list_len.saturating_add(name.len()).saturating_add(1);
+            if list_len > XATTR_LIST_MAX {
+                return Err(Error::XattrListTooLarge { ino });
+            }
             let name_off = self.copy_bytes(name)?;
             let value_off = self.copy_bytes(value)?;
             self.budget.push(

@@ -123,6 +123,12 @@ pub(crate) enum Error {
         /// The inode.
         ino: u64,
     },
+    /// An inode's xattr names, with their NULs, exceed 65536 bytes (what `listxattr` can
+    /// return).
+    XattrListTooLarge {
+        /// The inode.
+        ino: u64,
+    },
     /// An xattr value exceeds 65536 bytes.
     XattrTooLarge {
         /// The inode.
@@ -256,6 +262,7 @@ impl fmt::Display for Error {
             }
             Error::BadXattrName { ino } => write!(f, "inode {ino}: bad xattr name"),
             Error::DuplicateXattr { ino } => write!(f, "inode {ino}: duplicate xattr name"),
+            Error::XattrListTooLarge { ino } => write!(f, "inode {ino}: too many xattr names"),
             Error::XattrTooLarge { ino } => write!(f, "inode {ino}: xattr value too large"),
             Error::BadSymlinkTarget { ino } => write!(f, "inode {ino}: bad symlink target"),
             Error::BadPermissions { ino, permissions } => {

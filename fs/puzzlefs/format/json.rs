@@ -23,6 +23,29 @@
 use crate::format::{Error, Result};
 use core::ops::ControlFlow;
 
+/// Called while scanning large documents, at least every [`POLL_BYTES`] bytes: in the kernel it
+/// reschedules and stops the scan (with its error) when the task is being killed. Image
+/// manifests list every chunk blob of an image and can be tens of MiB.
+pub(crate) trait Poll: core::fmt::Debug {
+    /// Gives the CPU away if needed; an error stops the scan and is returned.
+    fn poll(&self) -> Result<()>;
+}
+
+/// A [`Poll`] that never stops anything (small documents, tests).
+#[derive(Debug)]
+pub(crate) struct NoPoll;
+
+impl Poll for NoPoll {
+    fn poll(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+static NO_POLL: NoPoll = NoPoll;
+
+/// Bytes scanned between two polls.
+pub(crate) const POLL_BYTES: usize = 64 << 10;
+
 /// Maximum nesting of arrays and objects.
 pub(crate) const MAX_DEPTH: usize = 32;
 
@@ -35,6 +58,9 @@ fn err(offset: usize, what: &'static str) -> Error {
 struct Cursor<'a> {
     doc: &'a [u8],
     pos: usize,
+    poll: &'a dyn Poll,
+    /// Where the last poll was.
+    mark: usize,
 }
 
 impl<'a> Cursor<'a> {
@@ -44,7 +70,17 @@ impl<'a> Cursor<'a> {
             doc: self.doc,
             start,
             end: self.pos,
+            poll: self.poll,
         }
+    }
+
+    /// Polls if [`POLL_BYTES`] were scanned since the last poll.
+    fn pace(&mut self) -> Result<()> {
+        if self.pos.saturating_sub(self.mark) >= POLL_BYTES {
+            self.mark = self.pos;
+            self.poll.poll()?;
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<u8> {
@@ -60,6 +96,8 @@ impl<'a> Cursor<'a> {
     fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.bump();
+            // A stop request is seen again at the next poll that can return it.
+            let _ = self.pace();
         }
     }
 
@@ -73,6 +111,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<()> {
+        self.pace()?;
         match self.peek() {
             Some(b'{') => self.object(depth.saturating_add(1)),
             Some(b'[') => self.array(depth.saturating_add(1)),
@@ -234,7 +273,9 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self) -> Result<()> {
         self.expect_byte(b'"', "expected string")?;
-        while self.string_char()?.is_some() {}
+        while self.string_char()?.is_some() {
+            self.pace()?;
+        }
         self.bump();
         Ok(())
     }
@@ -245,6 +286,7 @@ impl<'a> Cursor<'a> {
         }
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.bump();
+            self.pace()?;
         }
         Ok(())
     }
@@ -275,10 +317,21 @@ impl<'a> Cursor<'a> {
 
 /// Validates `doc` as one JSON value and returns it.
 pub(crate) fn parse(doc: &[u8]) -> Result<Value<'_>> {
+    parse_polled(doc, &NO_POLL)
+}
+
+/// Like [`parse`], calling `poll` at least every [`POLL_BYTES`] bytes scanned, now and in every
+/// later walk of the returned value.
+pub(crate) fn parse_polled<'a>(doc: &'a [u8], poll: &'a dyn Poll) -> Result<Value<'a>> {
     if let Err(e) = core::str::from_utf8(doc) {
         return Err(err(e.valid_up_to(), "invalid UTF-8"));
     }
-    let mut c = Cursor { doc, pos: 0 };
+    let mut c = Cursor {
+        doc,
+        pos: 0,
+        poll,
+        mark: 0,
+    };
     c.ws();
     let start = c.pos;
     c.value(0)?;
@@ -287,7 +340,12 @@ pub(crate) fn parse(doc: &[u8]) -> Result<Value<'_>> {
     if c.pos != doc.len() {
         return Err(err(c.pos, "trailing bytes"));
     }
-    Ok(Value { doc, start, end })
+    Ok(Value {
+        doc,
+        start,
+        end,
+        poll,
+    })
 }
 
 /// The kind of a JSON value.
@@ -313,6 +371,7 @@ pub(crate) struct Value<'a> {
     doc: &'a [u8],
     start: usize,
     end: usize,
+    poll: &'a dyn Poll,
 }
 
 impl<'a> Value<'a> {
@@ -334,9 +393,12 @@ impl<'a> Value<'a> {
     }
 
     fn cursor_inside(&self) -> Cursor<'a> {
+        let pos = self.start.saturating_add(1);
         Cursor {
             doc: self.doc,
-            pos: self.start.saturating_add(1),
+            pos,
+            poll: self.poll,
+            mark: pos,
         }
     }
 

@@ -71,7 +71,12 @@ fn annotation_eq(obj: &Object<'_>, name: &[u8], want: &[u8]) -> Result<bool> {
 impl<'a> Index<'a> {
     /// Parses `index.json` of either generation.
     pub(crate) fn parse(doc: &'a [u8]) -> Result<Self> {
-        let root = json::parse(doc)?.as_object()?;
+        Self::parse_polled(doc, &json::NoPoll)
+    }
+
+    /// Like [`Self::parse`], polling `poll` while scanning (see [`json::Poll`]).
+    pub(crate) fn parse_polled(doc: &'a [u8], poll: &'a dyn json::Poll) -> Result<Self> {
+        let root = json::parse_polled(doc, poll)?.as_object()?;
         let version = root
             .require(b"schemaVersion", "missing schemaVersion")?
             .as_i64()?;
@@ -159,7 +164,13 @@ pub(crate) struct ImageManifest<'a> {
 impl<'a> ImageManifest<'a> {
     /// Parses an OCI image manifest.
     pub(crate) fn parse(doc: &'a [u8]) -> Result<Self> {
-        let root = json::parse(doc)?.as_object()?;
+        Self::parse_polled(doc, &json::NoPoll)
+    }
+
+    /// Like [`Self::parse`], polling `poll` while scanning (see [`json::Poll`]): manifests list
+    /// every chunk blob of an image.
+    pub(crate) fn parse_polled(doc: &'a [u8], poll: &'a dyn json::Poll) -> Result<Self> {
+        let root = json::parse_polled(doc, poll)?.as_object()?;
         let version = root
             .require(b"schemaVersion", "missing schemaVersion")?
             .as_i64()?;

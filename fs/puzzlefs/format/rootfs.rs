@@ -9,6 +9,7 @@
 //! (the generation and, for Generation A, the layer blobs to read); the compiler
 //! ([`crate::format::compile`]) reads the rest.
 
+use crate::format::compile::Env;
 use crate::format::message;
 use crate::format::{digest_from_bytes, manifest_capnp, metadata_capnp};
 use crate::format::{Digest, Error, Generation, Result};
@@ -38,6 +39,9 @@ impl<'a> Rootfs<'a> {
             MANIFEST_VERSION_A => {
                 let a: manifest_capnp::rootfs::Reader<'_> = msg.get_root()?;
                 let m = a.get_metadatas()?;
+                if m.len() as usize > crate::format::compile::MAX_LAYERS {
+                    return Err(Error::TooManyLayers(m.len() as usize));
+                }
                 for (i, r) in m.iter().enumerate() {
                     digest_from_bytes(r.get_digest()?)?;
                     if r.get_compressed() || r.get_offset() != 0 {
@@ -84,9 +88,19 @@ impl Rootfs<'_> {
     /// any, in one pass over its `fsVerityData` (the driver asks for the Generation A layer
     /// blobs, at most [`crate::format::compile::MAX_LAYERS`]). Entries are checked for length;
     /// two different digests for one blob are an error.
-    pub(crate) fn verity_for(&self, digests: &[Digest], out: &mut [Option<Digest>]) -> Result<()> {
+    pub(crate) fn verity_for(
+        &self,
+        digests: &[Digest],
+        out: &mut [Option<Digest>],
+        env: &mut impl Env,
+    ) -> Result<()> {
         let msg = message::open(self.buf)?;
+        let mut n = 0usize;
         let mut visit = |d: &[u8], v: &[u8]| -> Result<()> {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(1024) {
+                env.poll()?;
+            }
             let v = digest_from_bytes(v)?;
             for (want, slot) in digests.iter().zip(out.iter_mut()) {
                 if d == want.as_slice() {

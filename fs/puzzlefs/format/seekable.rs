@@ -90,9 +90,13 @@ pub(crate) fn blob_layout(head: &[u8], tail: &[u8], blob_len: u64) -> Result<Lay
     Err(Error::Seekable("not a zstd blob"))
 }
 
-/// Most frames a blob may have: 256 MiB of chunk in upstream's 4 KiB frames. Bounds the seek
-/// table a reader loads (12 bytes per frame at most).
-pub(crate) const MAX_FRAMES: u32 = 1 << 16;
+/// Most frames a blob may have. Upstream's largest chunk (256 KiB) takes 64 frames of 4 KiB and
+/// an empty one; this bounds the seek table a reader loads (12 KiB) and its index (24 KiB).
+pub(crate) const MAX_FRAMES: u32 = 1024;
+
+/// Smallest decompressed size of every frame but the last non-empty one: frames of a few bytes
+/// would cost a decompression call per few bytes read.
+pub(crate) const MIN_FRAME_SIZE: u32 = 1024;
 
 /// Reserved bits of the descriptor byte.
 const DESCRIPTOR_RESERVED: u8 = 0x7c;
@@ -230,6 +234,24 @@ impl<A: Alloc> SeekIndex<A> {
         }
         if c_off != data_len {
             return Err(bad("frames do not fill the blob"));
+        }
+        // The shape upstream writes: frames of at least `MIN_FRAME_SIZE`, the last one
+        // possibly shorter, then at most one empty frame.
+        let fs = frames.as_slice();
+        let last = fs.iter().rposition(|f| f.d_len > 0);
+        let tail = last.map_or(fs.len(), |l| fs.len().saturating_sub(l).saturating_sub(1));
+        if tail > 1 {
+            return Err(bad("more than one empty frame at the end"));
+        }
+        if let Some(l) = last {
+            if fs
+                .get(..l)
+                .unwrap_or(&[])
+                .iter()
+                .any(|f| f.d_len < MIN_FRAME_SIZE)
+            {
+                return Err(bad("a frame before the last is empty or too small"));
+            }
         }
         Ok(Self {
             frames,

@@ -51,6 +51,9 @@ pub(crate) const XATTR_NAME_MAX: usize = 255;
 /// Maximum size of an xattr value (`XATTR_SIZE_MAX`).
 pub(crate) const XATTR_SIZE_MAX: usize = 65536;
 
+/// Maximum size of a `listxattr` result: all names with their NULs (`XATTR_LIST_MAX`).
+pub(crate) const XATTR_LIST_MAX: usize = 65536;
+
 /// The permission bits of a mode (`S_IALLUGO`): upstream stores `st_mode & 0o7777`.
 pub(crate) const PERMISSION_MASK: u16 = 0o7777;
 
