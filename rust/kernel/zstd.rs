@@ -88,10 +88,11 @@ fn check(ret: usize) -> core::result::Result<usize, ZstdError> {
 ///
 /// # Invariants
 ///
-/// `dctx` was returned by `zstd_init_dctx()` for the heap memory of `workspace`, which is never
-/// resized or freed while the context exists, so its address is stable even when `Self` moves.
+/// `dctx` was returned by `zstd_init_dctx()` for the heap memory of `workspace` (8-byte aligned:
+/// a vector of `u64`s, as `zstd_init_dctx()` requires), which is never resized or freed while
+/// the context exists, so its address is stable even when `Self` moves.
 pub struct DecompressCtx {
-    workspace: KVVec<u8>,
+    workspace: KVVec<u64>,
     dctx: NonNull<bindings::zstd_dctx>,
 }
 
@@ -112,9 +113,10 @@ impl DecompressCtx {
     /// Allocates a workspace with `flags` and initialises a context in it.
     pub fn new(flags: Flags) -> Result<Self> {
         let size = Self::workspace_size();
-        let mut workspace = KVVec::from_elem(0u8, size, flags)?;
-        // SAFETY: `workspace` is a live allocation of `size` bytes that outlives the context
-        // (type invariant); `zstd_init_dctx` returns a context placed inside it, or NULL.
+        let mut workspace = KVVec::from_elem(0u64, size.div_ceil(8), flags)?;
+        // SAFETY: `workspace` is a live, 8-byte aligned allocation of at least `size` bytes that
+        // outlives the context (type invariant); `zstd_init_dctx` returns a context placed inside
+        // it, or NULL.
         let dctx = unsafe { bindings::zstd_init_dctx(workspace.as_mut_ptr().cast(), size) };
         let dctx = NonNull::new(dctx).ok_or(ENOMEM)?;
         // INVARIANT: `dctx` lives in `workspace`, which is moved in and never resized.
@@ -170,7 +172,7 @@ impl DecompressCtx {
 
     /// The size of the workspace this context owns.
     pub fn size(&self) -> usize {
-        self.workspace.len()
+        self.workspace.len().saturating_mul(8)
     }
 }
 

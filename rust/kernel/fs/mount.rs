@@ -248,11 +248,54 @@ impl RegularFile {
         Ok(())
     }
 
-    /// Whether the file's filesystem can read without caching (`FOP_DONTCACHE`), i.e. whether
-    /// [`ReadCache::DontCache`] has an effect.
+    /// Whether the file's filesystem can read without caching (`FOP_DONTCACHE`, and not a DAX
+    /// file, which has no page cache), i.e. whether [`ReadCache::DontCache`] has an effect.
     pub fn can_dontcache(&self) -> bool {
-        // SAFETY: The file is open, so `f_op` is valid and constant.
-        unsafe { (*(*self.file.as_ptr()).f_op).fop_flags & bindings::FOP_DONTCACHE != 0 }
+        let file = self.file.as_ptr();
+        // SAFETY: The file is open, so `f_op` is valid and constant, and its inode is pinned;
+        // `S_DAX` in `i_flags` does not change while the file is open.
+        unsafe {
+            (*(*file).f_op).fop_flags & bindings::FOP_DONTCACHE != 0
+                && (*bindings::file_inode(file)).i_flags & bindings::S_DAX == 0
+        }
+    }
+
+    /// Fills `buf` with the file's bytes from position `pos` with one read call (repeated only
+    /// if it returns short), as [`Self::read_into_folios`] does for folios; `cache` as there. A
+    /// file too short for that is `EIO`.
+    pub fn read_into_slice(&self, buf: &mut [u8], pos: i64, cache: ReadCache) -> Result {
+        let total = buf.len();
+        let rwf = match cache {
+            ReadCache::DontCache if self.can_dontcache() => bindings::RWF_DONTCACHE,
+            _ => 0,
+        };
+        let kv = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: total,
+        };
+        // SAFETY: All-zero is a valid (empty) `iov_iter`.
+        let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
+        // SAFETY: `kv` describes `buf`, which is exclusively borrowed for this call; `kv` and
+        // the iterator are locals that outlive every read below.
+        unsafe { bindings::iov_iter_kvec(&mut iter, bindings::ITER_DEST, &kv, 1, total) };
+        // As the opener, once for the whole request (see `read_at`).
+        // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
+        // it is open, which it is for the life of `self`.
+        let _creds = unsafe { CredGuard::from_raw((*self.file.as_ptr()).f_cred) };
+        let mut p = pos;
+        let mut done = 0usize;
+        while done < total {
+            // SAFETY: The file is open for reading; `iter` describes the rest of `buf` and
+            // `vfs_iter_read` advances it by what it read; `p` is a local. The read completes
+            // before `vfs_iter_read` returns.
+            let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), &mut iter, &mut p, rwf) };
+            let r = usize::try_from(r).map_err(|_| Error::from_errno(r as i32))?;
+            if r == 0 {
+                return Err(EIO);
+            }
+            done = done.saturating_add(r);
+        }
+        Ok(())
     }
 
     /// Fills the folio ranges `ranges` (at most [`MAX_FOLIO_RANGES`]), in order, with the file's
@@ -282,8 +325,10 @@ impl RegularFile {
             }
             // SAFETY: `r.offset..end` is inside the folio (checked above), which is locked and
             // ours until it is ended (type invariant of `LockedFolio`), and borrowed for `'f`,
-            // which outlives this call: nobody else reads or writes that memory meanwhile.
-            // `r.len` fits in a `u32`.
+            // which outlives this call. A `LockedFolio` gives access to the folio's memory only
+            // through `&mut self` methods, so no Rust reference to that memory exists while we
+            // hold `&LockedFolio`; only the read below writes it (ranges that overlap would be
+            // written twice, which is harmless). `r.len` fits in a `u32`.
             unsafe { bindings::bvec_set_folio(bv, r.folio.as_raw(), r.len, r.offset) };
             total = total.checked_add(r.len).ok_or(EINVAL)?;
         }

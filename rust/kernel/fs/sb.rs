@@ -197,9 +197,17 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
     /// default readahead window. Superblocks without a block device otherwise share
     /// `noop_backing_dev_info`, whose readahead window is zero: every read would then reach
     /// `read_folio` one folio at a time and `readahead` would never be called.
+    ///
+    /// Calling it again has no effect.
     pub fn setup_bdi(&mut self) -> Result<&mut Self> {
-        // SAFETY: By the type invariant we own the new superblock exclusively; the VFS frees the
-        // bdi with the superblock.
+        // SAFETY: By the type invariant we own the new superblock exclusively.
+        let noop = unsafe { (*self.sb).s_bdi == &raw mut bindings::noop_backing_dev_info };
+        if !noop {
+            return Ok(self);
+        }
+        // SAFETY: By the type invariant we own the new superblock exclusively, and it still has
+        // the shared `noop_backing_dev_info` (checked above: a second bdi would leak the first);
+        // the VFS frees the new bdi with the superblock.
         crate::error::to_result(unsafe { bindings::super_setup_bdi(self.sb) })?;
         Ok(self)
     }
