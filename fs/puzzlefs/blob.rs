@@ -11,16 +11,25 @@
 //! their name (sha256) before anything parses them; they are freed once the image is compiled.
 //!
 //! Chunk blobs are opened lazily, the first time a read needs one, never for a `stat`. Each
-//! distinct blob of the image has a slot ([`BlobSlot`], indexed like the compiled blob table) that
-//! is set once and read without a lock: the read path goes from an extent to its blob index to
-//! an open file in two array lookups. At most [`BlobStore::max_open`] blobs are kept open per
-//! mount; past that, a read opens the blob for itself and closes it afterwards. A blob that
-//! cannot be opened because it is missing or not a readable regular file is remembered, so that
-//! every later read of it fails at once instead of repeating the path walk.
+//! distinct blob of the image has a slot ([`BlobSlot`], indexed like the compiled blob table)
+//! whose pointers are set once and read without a lock: the read path goes from an extent to
+//! its blob index to an open file in two array lookups. At most `max_open_blobs` blobs are kept
+//! open per mount; past that, a read opens the blob for itself and closes it afterwards (kept
+//! blobs are not evicted). A compressed blob's layout and frame index live in the slot too, so
+//! they are loaded once even for blobs not kept open, within a per-mount budget. A blob that
+//! cannot be opened because it is missing, is not a readable regular file, fails its fs-verity
+//! check or is not a valid compressed chunk is remembered, so that every later read of it fails
+//! at once instead of repeating the work.
+//!
+//! Blobs are opened in the read path, under the folio locks of the read: a path walk in
+//! `blobs/sha256/` and an open of the backing file (LSM and fsnotify hooks, fs-verity's
+//! descriptor). Like any stacked filesystem's, reads can then wait on the backing directory's
+//! lock and on permission listeners of the backing filesystem.
 
 use crate::format::{self, Digest, DIGEST_HEX_LEN};
 use crate::internal::{image_gfp, KernelAlloc};
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::mem::size_of;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     alloc::KVVec,
     crypto::Sha256,
@@ -70,58 +79,16 @@ pub(crate) enum Layout {
 }
 
 /// A chunk blob, open for reading.
-///
-/// # Invariants
-///
-/// `seek` is null or a pointer from `KBox::into_raw` that is never changed again and is owned
-/// by the `BlobFile` (freed by its `Drop`).
 pub(crate) struct BlobFile {
     pub(crate) file: RegularFile,
     /// The size when it was opened: images are immutable, a blob that shrinks later reads short
     /// and fails with `EIO`.
     pub(crate) size: u64,
-    /// Compressed blobs: the layout, loaded on first use.
-    seek: AtomicPtr<Layout>,
 }
 
 impl BlobFile {
     fn new(file: RegularFile, size: u64) -> Self {
-        // INVARIANT: No index yet.
-        Self {
-            file,
-            size,
-            seek: AtomicPtr::new(core::ptr::null_mut()),
-        }
-    }
-
-    /// The layout of this blob read as a compressed chunk, loaded (with the frame index of a
-    /// seekable blob) on first use and kept. A blob that is not a valid compressed chunk is an
-    /// error each time.
-    pub(crate) fn layout(&self) -> core::result::Result<&Layout, SeekError> {
-        let p = self.seek.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: A non-null pointer came from `KBox::into_raw` and stays valid and
-            // unchanged until `self` is dropped (type invariant).
-            return Ok(unsafe { &*p });
-        }
-        let layout = self.load_layout()?;
-        let raw =
-            KBox::into_raw(KBox::new(layout, image_gfp()).map_err(|_| SeekError::Io(ENOMEM))?);
-        match self.seek.compare_exchange(
-            core::ptr::null_mut(),
-            raw,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            // SAFETY: We just published `raw`, which `self` owns from now on (type invariant).
-            Ok(_) => Ok(unsafe { &*raw }),
-            Err(theirs) => {
-                // SAFETY: `raw` came from `KBox::into_raw` above and was not published.
-                drop(unsafe { KBox::from_raw(raw) });
-                // SAFETY: As for `p` above.
-                Ok(unsafe { &*theirs })
-            }
-        }
+        Self { file, size }
     }
 
     fn load_layout(&self) -> core::result::Result<Layout, SeekError> {
@@ -148,7 +115,7 @@ impl BlobFile {
                 .ok_or(SeekError::Format(format::Error::Seekable(
                     "seek table larger than the blob",
                 )))?;
-        // At most 8 + 65536 * 12 + 9 bytes (`MAX_FRAMES`).
+        // At most 8 + 1024 * 12 + 9 bytes (`MAX_FRAMES`).
         let len = usize::try_from(table_len).map_err(|_| SeekError::Io(EIO))?;
         let mut table =
             KVVec::from_elem(0u8, len, image_gfp()).map_err(|_| SeekError::Io(ENOMEM))?;
@@ -162,23 +129,29 @@ impl BlobFile {
     }
 }
 
-impl Drop for BlobFile {
-    fn drop(&mut self) {
-        let p = *self.seek.get_mut();
-        if !p.is_null() {
-            // SAFETY: A non-null pointer came from `KBox::into_raw` and is owned by `self`
-            // (type invariant); it is freed once, here.
-            drop(unsafe { KBox::from_raw(p) });
-        }
-    }
-}
-
-/// Why a compressed blob's frame index could not be loaded.
+/// Why a compressed blob's layout could not be loaded.
 pub(crate) enum SeekError {
     /// Reading the blob failed.
     Io(Error),
-    /// The seek table is malformed.
+    /// The blob is not a valid compressed chunk.
     Format(format::Error),
+    /// The blob was found invalid before (the reason was reported then).
+    Remembered,
+    /// The frame indexes of the mount's blobs would exceed its limit.
+    OverBudget,
+}
+
+impl core::fmt::Display for SeekError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SeekError::Io(e) => write!(f, "cannot read its seek table: error {}", e.to_errno()),
+            SeekError::Format(e) => write!(f, "{e}"),
+            SeekError::Remembered => f.write_str("not a valid compressed chunk (seen before)"),
+            SeekError::OverBudget => f.write_str(
+                "frame indexes exceed the mount's limit (see the metadata_max_mb parameter)",
+            ),
+        }
+    }
 }
 
 /// A chunk blob for one read: kept open by the store, or opened for this read only.
@@ -200,16 +173,85 @@ impl core::ops::Deref for OpenBlob<'_> {
     }
 }
 
-/// The open state of one chunk blob.
+/// The state of one chunk blob.
 ///
 /// # Invariants
 ///
-/// `file` is null or a pointer from `KBox::into_raw` that is never changed again and is owned by
-/// the slot (freed by [`BlobStore`]'s `Drop`). `failed` is 0 or a negative errno.
+/// `file` and `layout` are each null or a pointer from `KBox::into_raw` that is never changed
+/// again and is owned by the slot (freed by its `Drop`). `failed` is 0 or a negative errno.
 struct BlobSlot {
+    /// The open file, kept.
     file: AtomicPtr<BlobFile>,
+    /// Read compressed: its layout and frame index, kept (also for blobs not kept open).
+    layout: AtomicPtr<Layout>,
+    /// A failure to open or check the blob, remembered.
     failed: AtomicI32,
+    /// Whether its layout was found invalid.
+    layout_failed: AtomicBool,
 }
+
+impl BlobSlot {
+    fn new() -> Self {
+        // INVARIANT: Nothing published yet.
+        Self {
+            file: AtomicPtr::new(core::ptr::null_mut()),
+            layout: AtomicPtr::new(core::ptr::null_mut()),
+            failed: AtomicI32::new(0),
+            layout_failed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Drop for BlobSlot {
+    fn drop(&mut self) {
+        let file = *self.file.get_mut();
+        if !file.is_null() {
+            // SAFETY: A non-null pointer came from `KBox::into_raw` and is owned by the slot
+            // (type invariant); it is freed once, here, when nothing can use the slot any more.
+            drop(unsafe { KBox::from_raw(file) });
+        }
+        let layout = *self.layout.get_mut();
+        if !layout.is_null() {
+            // SAFETY: As for `file`.
+            drop(unsafe { KBox::from_raw(layout) });
+        }
+    }
+}
+
+/// Publishes `value` in `slot` if it is still null, and returns what the slot then holds and
+/// whether it is ours (else another thread published first, and ours is freed).
+///
+/// # Safety
+///
+/// `slot` must follow the rule of [`BlobSlot`]'s pointers: null, or a `KBox::into_raw` pointer
+/// never changed again and freed only when the slot is dropped, which must outlive `'a`.
+unsafe fn publish<'a, T>(slot: &'a AtomicPtr<T>, value: KBox<T>) -> (&'a T, bool) {
+    let raw = KBox::into_raw(value);
+    match slot.compare_exchange(
+        core::ptr::null_mut(),
+        raw,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // INVARIANT: `raw` is published once and owned by the slot from now on.
+        // SAFETY: The slot owns `raw` until it is dropped, which outlives `'a` (caller).
+        Ok(_) => (unsafe { &*raw }, true),
+        Err(theirs) => {
+            // SAFETY: `raw` came from `KBox::into_raw` above and was not published.
+            drop(unsafe { KBox::from_raw(raw) });
+            // SAFETY: `theirs` is non-null (the exchange failed), so it is a published pointer,
+            // valid until the slot is dropped (caller).
+            (unsafe { &*theirs }, false)
+        }
+    }
+}
+
+// The slots' pointers are shared between threads: what they point to must be `Send + Sync`.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<BlobFile>();
+    shared::<Layout>();
+};
 
 /// How fs-verity is used (mount option `verity=`, spelled and meant as overlayfs's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,6 +335,9 @@ pub(crate) struct BlobStore {
     slots: KVVec<BlobSlot>,
     open: AtomicUsize,
     max_open: usize,
+    /// Bytes of frame indexes loaded, and their limit.
+    index_bytes: AtomicUsize,
+    index_limit: usize,
 }
 
 /// Whether a failure to open a blob is a property of the image directory (remembered), rather
@@ -318,6 +363,8 @@ impl BlobStore {
             slots: KVVec::new(),
             open: AtomicUsize::new(0),
             max_open: 0,
+            index_bytes: AtomicUsize::new(0),
+            index_limit: 0,
         })
     }
 
@@ -327,21 +374,70 @@ impl BlobStore {
     }
 
     /// Makes room for the `count` chunk blobs of the compiled image, of which at most `max_open`
-    /// are kept open at once.
-    pub(crate) fn set_chunk_blobs(&mut self, count: usize, max_open: usize) -> Result {
+    /// are kept open at once, and whose frame indexes may take `index_limit` bytes. Called once,
+    /// before any read.
+    pub(crate) fn set_chunk_blobs(
+        &mut self,
+        count: usize,
+        max_open: usize,
+        index_limit: usize,
+    ) -> Result {
+        if !self.slots.is_empty() {
+            return Err(EINVAL);
+        }
         let mut slots = KVVec::with_capacity(count, image_gfp())?;
         for _ in 0..count {
-            slots.push(
-                BlobSlot {
-                    file: AtomicPtr::new(core::ptr::null_mut()),
-                    failed: AtomicI32::new(0),
-                },
-                image_gfp(),
-            )?;
+            slots.push(BlobSlot::new(), image_gfp())?;
         }
         self.slots = slots;
         self.max_open = max_open;
+        self.index_limit = index_limit;
         Ok(())
+    }
+
+    /// The layout of chunk blob `index`, open as `blob`, read as a compressed chunk: loaded
+    /// from the blob on first use (charged to the mount's index budget) and kept in its slot,
+    /// also when the blob itself is not kept open. An invalid blob is remembered.
+    pub(crate) fn layout(
+        &self,
+        index: u32,
+        blob: &BlobFile,
+    ) -> core::result::Result<&Layout, SeekError> {
+        let slot = self.slots.get(index as usize).ok_or(SeekError::Io(EIO))?;
+        let p = slot.layout.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: A non-null slot pointer came from `KBox::into_raw` and stays valid and
+            // unchanged until the slot is dropped with the store (type invariant of
+            // `BlobSlot`), which outlives the returned borrow of `self`.
+            return Ok(unsafe { &*p });
+        }
+        if slot.layout_failed.load(Ordering::Relaxed) {
+            return Err(SeekError::Remembered);
+        }
+        let layout = blob.load_layout().inspect_err(|e| {
+            if matches!(e, SeekError::Format(_)) {
+                slot.layout_failed.store(true, Ordering::Relaxed);
+            }
+        })?;
+        let cost = match &layout {
+            Layout::Seekable(ix) => ix
+                .len()
+                .saturating_mul(size_of::<format::seekable::Frame>()),
+            Layout::Plain => 0,
+        };
+        if self
+            .index_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(cost).filter(|&n| n <= self.index_limit)
+            })
+            .is_err()
+        {
+            return Err(SeekError::OverBudget);
+        }
+        let boxed = KBox::new(layout, image_gfp()).map_err(|_| SeekError::Io(ENOMEM))?;
+        // SAFETY: `slot.layout` follows the rule of `BlobSlot`'s pointers, and the slot lives
+        // as long as `self`.
+        Ok(unsafe { publish(&slot.layout, boxed) }.0)
     }
 
     /// Opens a file of the image directory by its relative name.
@@ -476,46 +572,31 @@ impl BlobStore {
             BlobError::Io(e) if !permanent(*e) => {}
             _ => slot.failed.store(EIO.to_errno(), Ordering::Relaxed),
         })?;
-        if self.open.load(Ordering::Relaxed) >= self.max_open {
+        // A place among the kept blobs, reserved before publishing so that racing openers
+        // cannot exceed `max_open`.
+        if self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_open).then_some(n + 1)
+            })
+            .is_err()
+        {
             return Ok(OpenBlob::Once(opened));
         }
         let boxed = match KBox::new(opened, image_gfp()) {
             Ok(b) => b,
-            Err(_) => return Err(BlobError::Io(ENOMEM)),
+            Err(_) => {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                return Err(BlobError::Io(ENOMEM));
+            }
         };
-        let raw = KBox::into_raw(boxed);
-        match slot.file.compare_exchange(
-            core::ptr::null_mut(),
-            raw,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => {
-                self.open.fetch_add(1, Ordering::Relaxed);
-                // SAFETY: We just stored `raw` in the slot, which now owns it until the store is
-                // dropped (type invariant of `BlobSlot`).
-                Ok(OpenBlob::Kept(unsafe { &*raw }))
-            }
-            Err(theirs) => {
-                // Another reader opened it first: use theirs, close ours.
-                // SAFETY: `raw` came from `KBox::into_raw` above and was not published.
-                drop(unsafe { KBox::from_raw(raw) });
-                // SAFETY: As for `kept` above: a published pointer lives as long as the store.
-                Ok(OpenBlob::Kept(unsafe { &*theirs }))
-            }
+        // SAFETY: `slot.file` follows the rule of `BlobSlot`'s pointers, and the slot lives as
+        // long as `self`.
+        let (kept, ours) = unsafe { publish(&slot.file, boxed) };
+        if !ours {
+            // Another reader's was kept: give the place back.
+            self.open.fetch_sub(1, Ordering::Relaxed);
         }
-    }
-}
-
-impl Drop for BlobStore {
-    fn drop(&mut self) {
-        for slot in self.slots.iter() {
-            let p = slot.file.swap(core::ptr::null_mut(), Ordering::Acquire);
-            if !p.is_null() {
-                // SAFETY: A non-null slot pointer came from `KBox::into_raw` and is owned by the
-                // slot (type invariant); we take it out of the slot, so it is freed once.
-                drop(unsafe { KBox::from_raw(p) });
-            }
-        }
+        Ok(OpenBlob::Kept(kept))
     }
 }

@@ -143,7 +143,16 @@ impl<'s, 'a> Request<'s, 'a> {
             return Err(EIO);
         }
         let folios = &self.folios;
-        let ranges = self.segs.iter().take(self.nsegs).filter_map(|s| {
+        let segs = self.segs.get(..self.nsegs).ok_or(EIO)?;
+        // Every segment's folio is in the request (type invariant); if one were not, the bytes
+        // would land in the wrong ranges: fail the whole read instead.
+        if segs
+            .iter()
+            .any(|s| folios.get(s.slot).and_then(Option::as_ref).is_none())
+        {
+            return Err(EIO);
+        }
+        let ranges = segs.iter().filter_map(|s| {
             folios
                 .get(s.slot)
                 .and_then(Option::as_ref)
@@ -243,7 +252,14 @@ impl<'s, 'a> Request<'s, 'a> {
             let n = usize::try_from(e.end.saturating_sub(off))
                 .unwrap_or(usize::MAX)
                 .min(valid - done);
-            let at = e.offset.checked_add(off - start).ok_or(EIO)?;
+            // Extent ends strictly increase (an invariant of the tables): never stall on one.
+            if n == 0 {
+                return Err(EIO);
+            }
+            let at = e
+                .offset
+                .checked_add(off.checked_sub(start).ok_or(EIO)?)
+                .ok_or(EIO)?;
             if e.compressed() {
                 // Decompressed now, straight into the folio (see `decompress`).
                 let blob = open_chunk(info, ino, e.blob)?;

@@ -4,26 +4,30 @@
 //!
 //! A compressed chunk blob of the current image generation is a sequence of independent zstd
 //! frames and a seek table (see [`crate::format::seekable`]); one of the older generation is a
-//! single plain zstd stream of at most 256 KiB, which is decompressed whole into a workspace
-//! that keeps it for the next reads of that chunk. Its frame index is loaded from the seek table when the blob is
-//! first read compressed ([`crate::blob::BlobFile::seek_index`]) and kept with the open blob. A
-//! read of `len` bytes at offset `off` of the chunk decompresses only the frames that cover
-//! them: their compressed bytes are read with one backing read into a workspace buffer, and
-//! each frame is decompressed straight into the folio when the folio wants all of it and its
-//! memory is contiguous, else into the workspace's scratch frame and copied.
+//! single plain zstd stream of at most 256 KiB. The layout (with the frame index of a seekable
+//! blob) is loaded when the blob is first read compressed and kept in its slot
+//! ([`crate::blob::BlobStore::layout`]).
+//!
+//! A read of `[off, end)` of a seekable chunk decompresses only the frames that cover it: their
+//! compressed bytes are read with one backing read into the workspace's input buffer, and each
+//! frame is decompressed straight into the folio when the folio wants all of it and its memory
+//! is contiguous, else into the workspace's scratch buffer, which keeps it for the next folio
+//! that wants the rest of that frame. A plain chunk is decompressed whole into the scratch
+//! buffer, which keeps it for the next reads of that chunk.
 //!
 //! Nothing here trusts a declared size: a frame is decompressed into a buffer of exactly the
 //! size its seek table entry declares (at most [`MAX_FRAME_SIZE`]), so it cannot write more, and
-//! it must fill that buffer exactly, or the read fails with `EIO`. Corrupt, truncated or
-//! skippable frames, and tables that lie, fail the same way, with one rate-limited message;
-//! other files keep reading.
+//! it must fill that buffer exactly, or the read fails with `EIO`; a plain chunk is decompressed
+//! into a buffer of the largest chunk's size. Corrupt or truncated frames, and tables that lie,
+//! fail the same way, with one rate-limited message; other files keep reading.
 //!
 //! Workspaces (a zstd context, an input buffer and a scratch buffer: about 620 KiB) are made at
 //! mount time, one per CPU and at most [`MAX_WORKSPACES`], for images that have compressed
-//! chunks; a reader that finds none free waits for one. No read allocates.
+//! chunks; a reader that finds none free waits for one (killably). Reads allocate nothing here
+//! but a blob's layout, once per blob.
 
 use crate::{
-    blob::{BlobFile, Layout, SeekError, SeekIndex},
+    blob::{BlobFile, Layout, SeekIndex},
     format::seekable::{
         MAX_COMPRESSED_FRAME_SIZE, MAX_FRAME_SIZE, MAX_PLAIN_COMPRESSED_SIZE, MAX_PLAIN_SIZE,
     },
@@ -32,7 +36,7 @@ use crate::{
 };
 use kernel::{
     alloc::KVVec,
-    fs::folio::LockedFolio,
+    fs::{folio::LockedFolio, mount::ReadCache},
     new_condvar, new_mutex,
     prelude::*,
     sync::{CondVar, Mutex},
@@ -56,8 +60,24 @@ pub(crate) struct Workspace {
     ctx: DecompressCtx,
     input: KVVec<u8>,
     scratch: KVVec<u8>,
-    /// The plain chunk (blob index, size) whose decompressed bytes `scratch` holds.
-    plain: Option<(u32, usize)>,
+    /// What `scratch` holds: the decompressed bytes of a plain chunk or of one frame.
+    held: Held,
+}
+
+/// What a workspace's scratch buffer holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Nothing,
+    /// Plain chunk `blob`, `size` bytes.
+    Plain {
+        blob: u32,
+        size: usize,
+    },
+    /// Frame `frame` of seekable chunk `blob`.
+    Frame {
+        blob: u32,
+        frame: usize,
+    },
 }
 
 impl Workspace {
@@ -67,7 +87,7 @@ impl Workspace {
                 ctx: DecompressCtx::new(image_gfp())?,
                 input: KVVec::from_elem(0u8, INPUT_LEN, image_gfp())?,
                 scratch: KVVec::from_elem(0u8, SCRATCH_LEN, image_gfp())?,
-                plain: None,
+                held: Held::Nothing,
             },
             image_gfp(),
         )?)
@@ -137,7 +157,15 @@ impl Pool {
                     ws: Some(ws),
                 });
             }
-            self.freed.wait(&mut state);
+            // Killable: a reader stuck behind workspaces whose holders wait on slow backing
+            // I/O can be killed. Another signal pending would end an interruptible wait at once,
+            // again and again: wait uninterruptibly then, for one notification.
+            if self.freed.wait_interruptible(&mut state) {
+                if kernel::current!().fatal_signal_pending() {
+                    return Err(EINTR);
+                }
+                self.freed.wait(&mut state);
+            }
         }
     }
 }
@@ -164,22 +192,28 @@ pub(crate) fn read_compressed(
     len: usize,
     off: u64,
 ) -> Result {
-    let layout = blob.layout().map_err(|e| {
-        match e {
-            SeekError::Io(e) => info.report(format_args!(
-                "inode {ino}: cannot read a compressed chunk's seek table: error {}",
-                e.to_errno()
-            )),
-            SeekError::Format(e) => info.report(format_args!("inode {ino}: {e}")),
-        }
+    let layout = info.blobs.layout(index, blob).map_err(|e| {
+        info.report(format_args!("inode {ino}: compressed chunk: {e}"));
         EIO
     })?;
     let end = off.checked_add(len as u64).ok_or(EIO)?;
     let mut taken = info.decompressors.take()?;
     let ws = &mut **taken.ws.as_mut().ok_or(EIO)?;
     let r = match layout {
-        Layout::Seekable(seek) => read_frames(ws, blob, seek, folio, folio_off, off, end),
-        Layout::Plain => read_plain(ws, blob, index, folio, folio_off, off, end),
+        Layout::Seekable(seek) => {
+            let cache = info.blobs.cache();
+            read_frames(ws, blob, index, seek, cache, folio, folio_off, off, end)
+        }
+        Layout::Plain => read_plain(
+            ws,
+            blob,
+            index,
+            info.blobs.cache(),
+            folio,
+            folio_off,
+            off,
+            end,
+        ),
     };
     r.map_err(|why| {
         match why {
@@ -209,11 +243,15 @@ impl From<Error> for Why {
 
 const LIES: &str = "a frame is corrupt or not the size its table says";
 
-/// Decompresses the frames of a seekable chunk covering `[off, end)` into the folio.
+/// Decompresses the frames of seekable chunk `blob_index` (open as `blob`, frame index `index`)
+/// covering `[off, end)` into the folio.
+#[expect(clippy::too_many_arguments)]
 fn read_frames(
     ws: &mut Workspace,
     blob: &BlobFile,
+    blob_index: u32,
     index: &SeekIndex,
+    cache: ReadCache,
     folio: &mut LockedFolio<'_>,
     folio_off: usize,
     off: u64,
@@ -226,66 +264,84 @@ fn read_frames(
         ctx,
         input,
         scratch,
-        plain,
+        held,
     } = ws;
-    // The scratch buffer is reused for frames: it no longer holds a plain chunk.
-    *plain = None;
     let mut pos = off;
     while pos < end {
         let (first, f0) = index.frame_at(pos).ok_or(Why::Corrupt("no frame"))?;
         // The frames that cover what is wanted and whose compressed bytes fit the input buffer,
-        // read with one backing read.
+        // read with one backing read, unless the first is the one the scratch buffer holds.
         let mut last = first;
         let mut c_end = f0.c_off.saturating_add(u64::from(f0.c_len));
         while let Some(f) = index.frame(last + 1) {
             let e = f.c_off.saturating_add(u64::from(f.c_len));
-            if f.d_off >= end || e.saturating_sub(f0.c_off) > INPUT_LEN as u64 {
+            if f.d_off >= end || f.d_len == 0 || e.saturating_sub(f0.c_off) > INPUT_LEN as u64 {
                 break;
             }
             last += 1;
             c_end = e;
         }
-        let c_len = usize::try_from(c_end.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
-        let src_all = input.get_mut(..c_len).ok_or(EIO)?;
-        blob.file
-            .read_exact_at(src_all, i64::try_from(f0.c_off).map_err(|_| EIO)?)?;
-        let src_all = &*src_all;
+        let cached = *held
+            == Held::Frame {
+                blob: blob_index,
+                frame: first,
+            };
+        if cached {
+            last = first;
+        } else {
+            let c_len =
+                usize::try_from(c_end.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
+            let src_all = input.get_mut(..c_len).ok_or(EIO)?;
+            let at = i64::try_from(f0.c_off).map_err(|_| EIO)?;
+            blob.file.read_into_slice(src_all, at, cache)?;
+        }
         for i in first..=last {
             let f = index.frame(i).ok_or(EIO)?;
-            let s = usize::try_from(f.c_off.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
-            let src = src_all
-                .get(s..s.saturating_add(f.c_len as usize))
-                .ok_or(EIO)?;
             let d_len = f.d_len as usize;
             let f_end = f.d_off.saturating_add(u64::from(f.d_len));
             let (want_s, want_e) = (pos.max(f.d_off), end.min(f_end));
             if want_e <= want_s {
-                // An empty frame (upstream ends a blob with one): nothing of it is wanted.
+                // An empty frame: nothing of it is wanted.
                 continue;
             }
             let to_folio = usize::try_from(want_s.checked_sub(off).ok_or(EIO)?).map_err(|_| EIO)?;
             let dst_off = folio_off.checked_add(to_folio).ok_or(EIO)?;
-            let mut direct = None;
-            if want_s == f.d_off && want_e == f_end {
-                // All of the frame is wanted: straight into the page cache.
-                direct = folio.with_contiguous(dst_off, d_len, |dst| ctx.decompress(dst, src))?;
-            }
-            match direct {
-                Some(Ok(n)) if n == d_len => {}
-                Some(_) => return Err(Why::Corrupt(LIES)),
-                None => {
-                    let dst = scratch.get_mut(..d_len).ok_or(EIO)?;
-                    match ctx.decompress(dst, src) {
-                        Ok(n) if n == d_len => {}
-                        _ => return Err(Why::Corrupt(LIES)),
+            let held_here = Held::Frame {
+                blob: blob_index,
+                frame: i,
+            };
+            if *held != held_here {
+                let s =
+                    usize::try_from(f.c_off.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
+                let src = input
+                    .get(s..s.saturating_add(f.c_len as usize))
+                    .ok_or(EIO)?;
+                if want_s == f.d_off && want_e == f_end {
+                    // All of the frame is wanted: straight into the page cache.
+                    let direct =
+                        folio.with_contiguous(dst_off, d_len, |dst| ctx.decompress(dst, src))?;
+                    match direct {
+                        Some(Ok(n)) if n == d_len => {
+                            pos = want_e;
+                            kernel::task::cond_resched();
+                            continue;
+                        }
+                        Some(_) => return Err(Why::Corrupt(LIES)),
+                        None => {}
                     }
-                    let from = usize::try_from(want_s.checked_sub(f.d_off).ok_or(EIO)?)
-                        .map_err(|_| EIO)?;
-                    let to = usize::try_from(want_e.checked_sub(f.d_off).ok_or(EIO)?)
-                        .map_err(|_| EIO)?;
-                    folio.write(dst_off, dst.get(from..to).ok_or(EIO)?)?;
+                }
+                // Part of it (or highmem): into the scratch buffer, which keeps it for the next
+                // folio that wants the rest.
+                *held = Held::Nothing;
+                let dst = scratch.get_mut(..d_len).ok_or(EIO)?;
+                match ctx.decompress(dst, src) {
+                    Ok(n) if n == d_len => *held = held_here,
+                    _ => return Err(Why::Corrupt(LIES)),
                 }
             }
+            let from = usize::try_from(want_s.checked_sub(f.d_off).ok_or(EIO)?).map_err(|_| EIO)?;
+            let to = usize::try_from(want_e.checked_sub(f.d_off).ok_or(EIO)?).map_err(|_| EIO)?;
+            folio.write(dst_off, scratch.get(from..to).ok_or(EIO)?)?;
             pos = want_e;
             kernel::task::cond_resched();
         }
@@ -295,32 +351,34 @@ fn read_frames(
 
 /// Decompresses a plain chunk (blob `index`) whole, unless the workspace holds it already, and
 /// copies `[off, end)` of it into the folio.
+#[expect(clippy::too_many_arguments)]
 fn read_plain(
     ws: &mut Workspace,
     blob: &BlobFile,
     index: u32,
+    cache: ReadCache,
     folio: &mut LockedFolio<'_>,
     folio_off: usize,
     off: u64,
     end: u64,
 ) -> core::result::Result<(), Why> {
-    let size = match ws.plain {
-        Some((i, size)) if i == index => size,
+    let size = match ws.held {
+        Held::Plain { blob: b, size } if b == index => size,
         _ => {
-            ws.plain = None;
+            ws.held = Held::Nothing;
             let c_len = usize::try_from(blob.size).map_err(|_| EIO)?;
             let src = ws
                 .input
                 .get_mut(..c_len)
                 .ok_or(Why::Corrupt("chunk too large"))?;
-            blob.file.read_exact_at(src, 0)?;
+            blob.file.read_into_slice(src, 0, cache)?;
             // The scratch buffer bounds the output: a chunk that would decompress to more than
             // the largest chunk is an error, not an overflow.
             let size = ws
                 .ctx
                 .decompress(&mut ws.scratch, src)
                 .map_err(|_| Why::Corrupt("corrupt, or larger than the largest chunk"))?;
-            ws.plain = Some((index, size));
+            ws.held = Held::Plain { blob: index, size };
             size
         }
     };

@@ -77,16 +77,30 @@ impl format::tables::Alloc for KernelAlloc {
 /// The compiled tables of a mount.
 pub(crate) type Tables = format::tables::Tables<KernelAlloc>;
 
-/// The compiler's environment during `fill_super`: reschedule regularly, and stop when the
+/// The format core's environment during `fill_super`: reschedule regularly, and stop when the
 /// mounting task is killed.
+#[derive(Debug)]
 pub(crate) struct MountEnv;
 
-impl Env for MountEnv {
-    fn poll(&mut self) -> format::Result<()> {
+impl MountEnv {
+    /// Reschedules if needed; `Interrupted` if the task is being killed.
+    pub(crate) fn yield_now() -> format::Result<()> {
         kernel::task::cond_resched();
         if kernel::current!().fatal_signal_pending() {
             return Err(format::Error::Interrupted);
         }
         Ok(())
+    }
+}
+
+impl Env for MountEnv {
+    fn poll(&mut self) -> format::Result<()> {
+        Self::yield_now()
+    }
+}
+
+impl format::json::Poll for MountEnv {
+    fn poll(&self) -> format::Result<()> {
+        Self::yield_now()
     }
 }

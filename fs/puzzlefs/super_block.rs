@@ -57,6 +57,10 @@ const METADATA_MAX_MB_CAP: u32 = 1024;
 /// about 16 GiB), and the JSON reader, unlike the compiler, does not yield while it works.
 const JSON_SHARE: usize = 4;
 
+/// The frame indexes of compressed chunks, loaded as chunks are read, may take this fraction of
+/// the metadata limit (about 1.5 KiB per upstream chunk, 24 KiB at most per chunk).
+const INDEX_SHARE: usize = 4;
+
 const OPT_OCI_ROOT_DIR: u8 = 0;
 const OPT_IMAGE_MANIFEST: u8 = 1;
 const OPT_TAG: u8 = 2;
@@ -212,6 +216,29 @@ struct Timing {
     compile_us: i64,
 }
 
+/// `verity=require`: refuses an image that records no fs-verity digest for one of its chunk
+/// blobs, at mount rather than at the first read of that chunk.
+fn require_chunk_verity(fc: &FsContext, tables: &Tables) -> Result {
+    for i in 0..tables.blob_count() {
+        if i % 1024 == 0 {
+            MountEnv::yield_now().map_err(|_| EINTR)?;
+        }
+        let index = u32::try_from(i).map_err(|_| EINVAL)?;
+        let Some(b) = tables.blob(index) else {
+            break;
+        };
+        if b.verity.is_none() {
+            let mut hex = [0u8; format::DIGEST_HEX_LEN];
+            fc.errorf(fmt!(
+                "verity=require, but the image records no fs-verity digest for chunk blob {}",
+                format::digest_to_hex(&b.digest, &mut hex)
+            ));
+            return Err(EIO);
+        }
+    }
+    Ok(())
+}
+
 /// Reads the metadata of the image named by `digest` and compiles it.
 fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing) -> Result<Tables> {
     let limit = metadata_limit();
@@ -230,7 +257,7 @@ fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing)
             ));
             return Err(EFBIG);
         }
-        let layer = oci::ImageManifest::parse(first.bytes())
+        let layer = oci::ImageManifest::parse_polled(first.bytes(), &MountEnv)
             .and_then(|m| m.rootfs_layer())
             .map_err(|e| format_error(fc, "image manifest", e))?;
         // Only the rootfs descriptor is kept; the manifest's memory goes now.
@@ -278,13 +305,16 @@ fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing)
         verity.resize(layer_digests.len(), None, GFP_KERNEL)?;
         if blobs.verity() != Verity::Off {
             parsed
-                .verity_for(&layer_digests, &mut verity)
+                .verity_for(&layer_digests, &mut verity, &mut MountEnv)
                 .map_err(|e| format_error(fc, "rootfs", e))?;
         }
+        // The metadata limit bounds all the blobs held at once, not each.
+        let mut held = rootfs.bytes().len();
         for (d, v) in layer_digests.iter().zip(verity.iter()) {
             let buf = blobs
-                .read_verified(d, limit, v.as_ref())
+                .read_verified(d, limit.saturating_sub(held), v.as_ref())
                 .map_err(|e| blob_error(fc, "metadata", d, e))?;
+            held = held.saturating_add(buf.bytes().len());
             layer_bufs.push(buf, GFP_KERNEL)?;
         }
     }
@@ -313,7 +343,12 @@ fn load(fc: &FsContext, blobs: &BlobStore, digest: &Digest, timing: &mut Timing)
 }
 
 impl SbInfo {
-    fn new(fc: &FsContext, opts: &mut Options, timing: &mut Timing) -> Result<Self> {
+    fn new(
+        fc: &FsContext,
+        opts: &mut Options,
+        sb: &mut NewSuperBlock<'_, PuzzleFs>,
+        timing: &mut Timing,
+    ) -> Result<Self> {
         let root = opts
             .oci_root_dir
             .take()
@@ -327,6 +362,10 @@ impl SbInfo {
                 e.to_errno()
             ));
         })?;
+        // The blobs are read through another filesystem: count it in the stacking depth, and
+        // refuse before reading anything if that is too deep.
+        sb.set_stack_depth(blobs.dir().stack_depth().saturating_add(1))
+            .inspect_err(|_| fc.errorf(fmt!("maximum filesystem stacking depth exceeded")))?;
 
         // The blob that names the image: by digest, or by tag through index.json.
         let digest = match (opts.image_manifest, opts.tag.as_ref()) {
@@ -344,7 +383,7 @@ impl SbInfo {
                             EFBIG
                         }
                     })?;
-                let index = oci::Index::parse(index.bytes())
+                let index = oci::Index::parse_polled(index.bytes(), &MountEnv)
                     .map_err(|e| format_error(fc, "index.json", e))?;
                 match index.find_tag(tag.to_bytes()) {
                     Ok(entry) => entry.digest,
@@ -366,9 +405,13 @@ impl SbInfo {
         };
 
         let tables = load(fc, &blobs, &digest, timing)?;
+        if verity == Verity::Require {
+            require_chunk_verity(fc, &tables)?;
+        }
         blobs.set_chunk_blobs(
             tables.blob_count(),
             crate::module_parameters::max_open_blobs.value() as usize,
+            metadata_limit() / INDEX_SHARE,
         )?;
         let decompressors =
             decompress::Pool::new(decompress::pool_size(tables.stats().compressed_extents))?;
@@ -459,10 +502,7 @@ impl FileSystem for PuzzleFs {
     ) -> Result<SbInfo> {
         let t0 = Instant::<Monotonic>::now();
         let mut timing = Timing::default();
-        let info = SbInfo::new(fc, opts, &mut timing)?;
-        // The blobs are read through another filesystem: count it in the stacking depth.
-        sb.set_stack_depth(info.blobs.dir().stack_depth().saturating_add(1))
-            .inspect_err(|_| fc.errorf(fmt!("maximum filesystem stacking depth exceeded")))?;
+        let info = SbInfo::new(fc, opts, sb, &mut timing)?;
         sb.set_magic(PUZZLEFS_MAGIC)
             .set_maxbytes(sb::MAX_LFS_FILESIZE)
             .set_time_gran(1)
