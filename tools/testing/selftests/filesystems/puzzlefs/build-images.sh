@@ -146,6 +146,11 @@ for t in small sizes smallfiles names special xattrs; do
 		build "$gen" "$TREES/$t" "$OUT/images/$t.$gen" "$t"
 		python3 "$HERE/manifest.py" "$TREES/$t" --gen "$gen" >"$OUT/manifests/$t.$gen.txt"
 		add_case "$t.$gen" "$gen" "images/$t.$gen" "$t" "manifests/$t.$gen.txt" "trees/$t"
+		# The same tree with compressed chunks (puzzlefs build -c): walked, read and
+		# compared with the same manifest and files.
+		log "image $t.${gen}z (build -c)"
+		BUILD_COMPRESS=1 build "$gen" "$TREES/$t" "$OUT/images/$t.${gen}z" "$t"
+		add_case "$t.${gen}z" "$gen" "images/$t.${gen}z" "$t" "manifests/$t.$gen.txt" "trees/$t"
 	done
 done
 
@@ -173,6 +178,12 @@ for gen in B A; do
 		add_case "layers-$v.$gen" "$gen" "images/layers.$gen" "$v" \
 			"manifests/layers.$v.$gen.txt" "trees/layers.$v"
 	done
+	# A layered image mixing an uncompressed layer and a compressed one on top.
+	log "image layers-mixed.$gen (v1 plain, v2 -c on top)"
+	build "$gen" "$TREES/layers.v1" "$OUT/images/layers-mixed.$gen" v1
+	BUILD_COMPRESS=1 build "$gen" "$TREES/layers.v2" "$OUT/images/layers-mixed.$gen" v2 v1
+	add_case "layers-v2.${gen}m" "$gen" "images/layers-mixed.$gen" v2 \
+		"manifests/layers.v2.$gen.txt" "trees/layers.v2"
 done
 
 # Corrupted copies of the small image, both generations.
