@@ -11,6 +11,9 @@
 #
 # It fails on any failed test, on any Oops/BUG/WARNING/KASAN/lockdep report in the console log,
 # and on a boot that does not reach its end marker before the timeout.
+#
+# Also: warnings (lib/warnings.sh: the test kernel has CONFIG_WERROR; rustfmt, make rustdoc,
+# make CLIPPY=1).
 
 SELFTESTS=tools/testing/selftests/filesystems/puzzlefs
 T_PASS=0
@@ -137,6 +140,7 @@ cmd_test() {
 	# PUZZLEFS_SKIP_HOST=1 skips the host suites while iterating on the kernel side.
 	[ -n "${PUZZLEFS_SKIP_HOST:-}" ] || t_host
 	kernel_build test
+	t_warnings
 	mkdir -p "$work"
 	t_data_disk "$work/staging" "$work/disk.img"
 	# The small images of both generations go on the initramfs too: the tests mount them from
