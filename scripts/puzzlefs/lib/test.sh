@@ -13,7 +13,9 @@
 # and on a boot that does not reach its end marker before the timeout.
 #
 # Also: warnings (lib/warnings.sh: the test kernel has CONFIG_WERROR; rustfmt, make rustdoc,
-# make CLIPPY=1).
+# make CLIPPY=1), the demo kernel on QEMU's pc and q35 machines with a virtio-pci disk
+# (lib/demo.sh), and the patch series (lib/series.sh: checkpatch, git am, one build;
+# PUZZLEFS_SKIP_SERIES=1 skips it).
 
 SELFTESTS=tools/testing/selftests/filesystems/puzzlefs
 T_PASS=0
@@ -166,7 +168,9 @@ cmd_test() {
 			"${PUZZLEFS_VM_TIMEOUT:-2400}" "$work/disk.img"
 		t_vm_parse "$work/console-demo.log" "demo kernel" no "$([ "$mode" = smoke ] && echo no || echo yes)"
 		log "console log (demo kernel): $work/console-demo.log"
+		t_machines
 	fi
+	[ -n "${PUZZLEFS_SKIP_SERIES:-}" ] || t_series
 	[ ${#T_FAILED_NAMES[@]} -gt 0 ] && log "failed: ${T_FAILED_NAMES[*]}"
 	printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
 	[ "$T_FAIL" -eq 0 ]
