@@ -528,7 +528,15 @@ for (kind, typ, r), nums in general.items():
 summ += specific
 if not summ:
     summ = ["(none)"]
-open(reports + "/checkpatch-summary.txt", "w").write("\n".join(summ) + "\n")
+# Wrapped for mail: 72 columns, continuation lines indented under their item.
+import textwrap
+def wrap(item):
+    out = []
+    for k, line in enumerate(item.split("\n")):
+        ind = "  " if k == 0 else ("     " if line.startswith("  ->") else "    ")
+        out += textwrap.wrap(line, 72, subsequent_indent=ind, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(out)
+open(reports + "/checkpatch-summary.txt", "w").write("\n".join(wrap(x) for x in summ) + "\n")
 open(reports + "/checkpatch-table.txt", "w").write("\n".join(table) + "\n")
 open(reports + "/checkpatch-counts", "w").write("%d %d\n" % (errors, unjust))
 PY
