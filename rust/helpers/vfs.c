@@ -18,8 +18,8 @@
 #include <linux/xattr.h>
 
 __rust_helper void *rust_helper_alloc_inode_sb(struct super_block *sb,
-					   struct kmem_cache *cache,
-					   gfp_t gfp)
+					       struct kmem_cache *cache,
+					       gfp_t gfp)
 {
 	return alloc_inode_sb(sb, cache, gfp);
 }
@@ -180,8 +180,13 @@ __rust_helper void rust_helper_folio_flush_dcache(struct folio *folio)
 	flush_dcache_folio(folio);
 }
 
+__rust_helper bool rust_helper_IS_DAX(const struct inode *inode)
+{
+	return IS_DAX(inode);
+}
+
 __rust_helper bool rust_helper_xattr_handler_can_list(const struct xattr_handler *handler,
-						     struct dentry *dentry)
+						      struct dentry *dentry)
 {
 	return xattr_handler_can_list(handler, dentry);
 }

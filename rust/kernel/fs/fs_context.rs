@@ -37,9 +37,8 @@
 //!     type SuperOps = Self;
 //!     const NAME: &'static CStr = c"myfs";
 //!     const PARAMETERS: param::Parameters = MY_PARAMS.parameters();
-//!     fn parse_param(fc: &FsContext, ctx: &mut MyOptions, opt: u8, v: param::Value<'_>) -> Result {
-//!         /* store v in ctx */
-//!     }
+//!     fn parse_param(fc: &FsContext, ctx: &mut MyOptions, opt: u8, v: param::Value<'_>)
+//!         -> Result { /* store v in ctx */ }
 //!     fn fill_super(fc: &FsContext, ctx: &mut MyOptions, sb: &mut NewSuperBlock<'_, Self>)
 //!         -> Result<MySb> { sb.set_magic(MY_MAGIC); /* read metadata */ }
 //!     fn init_root(sb: &SuperBlock<Self>) -> Result<ARef<INode<Self>>> { my_iget(sb, 1) }

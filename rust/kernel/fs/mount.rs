@@ -256,7 +256,7 @@ impl RegularFile {
         // `S_DAX` in `i_flags` does not change while the file is open.
         unsafe {
             (*(*file).f_op).fop_flags & bindings::FOP_DONTCACHE != 0
-                && (*bindings::file_inode(file)).i_flags & bindings::S_DAX == 0
+                && !bindings::IS_DAX(bindings::file_inode(file))
         }
     }
 
@@ -278,30 +278,15 @@ impl RegularFile {
         // SAFETY: `kv` describes `buf`, which is exclusively borrowed for this call; `kv` and
         // the iterator are locals that outlive every read below.
         unsafe { bindings::iov_iter_kvec(&mut iter, bindings::ITER_DEST, &kv, 1, total) };
-        // As the opener, once for the whole request (see `read_at`).
-        // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
-        // it is open, which it is for the life of `self`.
-        let _creds = unsafe { CredGuard::from_raw((*self.file.as_ptr()).f_cred) };
-        let mut p = pos;
-        let mut done = 0usize;
-        while done < total {
-            // SAFETY: The file is open for reading; `iter` describes the rest of `buf` and
-            // `vfs_iter_read` advances it by what it read; `p` is a local. The read completes
-            // before `vfs_iter_read` returns.
-            let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), &mut iter, &mut p, rwf) };
-            let r = usize::try_from(r).map_err(|_| Error::from_errno(r as i32))?;
-            if r == 0 {
-                return Err(EIO);
-            }
-            done = done.saturating_add(r);
-        }
-        Ok(())
+        // SAFETY: `iter` describes `total` bytes of memory that only this read writes and that
+        // outlives it (above).
+        unsafe { self.read_iter_exact(&mut iter, total, pos, rwf) }
     }
 
     /// Fills the folio ranges `ranges` (at most [`MAX_FOLIO_RANGES`]), in order, with the file's
-    /// bytes from position `pos` on, with one read call (`vfs_iter_read()` over a `bio_vec` per range: the file's
-    /// filesystem copies straight into the folios, page by page, without a bounce buffer),
-    /// repeated only if it returns short. A file too short for that is `EIO`.
+    /// bytes from position `pos` on, with one read call (`vfs_iter_read()` over a `bio_vec` per
+    /// range: the file's filesystem copies straight into the folios, page by page, without a
+    /// bounce buffer), repeated only if it returns short. A file too short for that is `EIO`.
     ///
     /// With [`ReadCache::DontCache`] the file's own page cache is dropped once read
     /// (`RWF_DONTCACHE`), where its filesystem supports that ([`Self::can_dontcache`]): the
@@ -349,6 +334,24 @@ impl RegularFile {
                 total,
             )
         };
+        // SAFETY: `iter` describes `total` bytes of memory that only this read writes and that
+        // outlives it (above).
+        unsafe { self.read_iter_exact(&mut iter, total, pos, rwf) }
+    }
+
+    /// Reads `total` bytes from position `pos` into what `iter` describes, as the opener, with
+    /// `vfs_iter_read()` calls until done; a file too short for that is `EIO`.
+    ///
+    /// # Safety
+    ///
+    /// `iter` must describe `total` bytes of memory that nothing else accesses during the call.
+    unsafe fn read_iter_exact(
+        &self,
+        iter: &mut bindings::iov_iter,
+        total: usize,
+        pos: i64,
+        rwf: bindings::rwf_t,
+    ) -> Result {
         // As the opener, once for the whole request (see `read_at`).
         // SAFETY: `f_cred` is set when the file is opened and stays valid and unchanged while
         // it is open, which it is for the life of `self`.
@@ -356,10 +359,11 @@ impl RegularFile {
         let mut p = pos;
         let mut done = 0usize;
         while done < total {
-            // SAFETY: The file is open for reading; `iter` describes the rest of the ranges and
-            // `vfs_iter_read` advances it by what it read; `p` is a local. The read completes
-            // before `vfs_iter_read` returns (it is not given a kiocb to complete later).
-            let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), &mut iter, &mut p, rwf) };
+            // SAFETY: The file is open for reading; `iter` describes the rest of the memory
+            // (caller) and `vfs_iter_read` advances it by what it read; `p` is a local. The read
+            // completes before `vfs_iter_read` returns (it is not given a kiocb to complete
+            // later).
+            let r = unsafe { bindings::vfs_iter_read(self.file.as_ptr(), iter, &mut p, rwf) };
             let r = usize::try_from(r).map_err(|_| Error::from_errno(r as i32))?;
             if r == 0 {
                 return Err(EIO);
