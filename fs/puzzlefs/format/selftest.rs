@@ -118,10 +118,10 @@ macro_rules! digest_a {
     };
 }
 
-/// A 64-digit hex digest literal (mixed case), all bytes 0xcd.
+/// A 64-digit hex digest literal, all bytes 0xcd.
 macro_rules! digest_b {
     () => {
-        "CDcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+        "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
     };
 }
 
@@ -1478,6 +1478,14 @@ pub(crate) fn oci_index_gen_b() -> TestResult {
     ensure_eq!(idx.find_tag(b"t"), Err(Error::TagNotFound));
     ensure_eq!(idx.find_tag(b""), Err(Error::TagNotFound));
     ensure_eq!(oci::blob_kind(doc.as_bytes()), BlobKind::OciManifest);
+    // OCI digests are lowercase hex: an uppercase one in a document is refused.
+    let upper = concat!(
+        r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:"#,
+        "CDcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+        r#"","size":1,"annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#
+    );
+    let idx = tri!(oci::Index::parse(upper.as_bytes()));
+    ensure_eq!(idx.find_tag(b"t").err(), Some(Error::BadDigestHex));
     ensure_eq!(
         oci::Index::parse(br#"{"schemaVersion":1,"manifests":[]}"#).err(),
         Some(Error::UnsupportedSchemaVersion(1))
