@@ -140,10 +140,12 @@ kernel_tree() {
 	KBASE=$base
 }
 
-# Fragments per flavour: "demo" is the kernel users boot, "test" adds the debug checks.
+# Fragments per flavour: "demo" is the kernel users boot, "test" adds the debug checks, "bench"
+# adds the filesystems `run bench` compares with.
 kernel_fragments() {
 	local f=(arch/x86/configs/qemu-busybox-min.config kernel/configs/puzzlefs.config)
 	[ "$1" = test ] && f+=(kernel/configs/puzzlefs-test.config)
+	[ "$1" = bench ] && f+=(kernel/configs/puzzlefs-bench.config)
 	printf '%s\n' "${f[@]}"
 }
 
