@@ -5,6 +5,7 @@
 #   pfs.mode=smoke   print a marker and stop (used to probe whether KVM works)
 #   pfs.mode=demo    mount the demo image from the data disk and show it
 #   pfs.mode=test    run the in-VM tests from the data disk
+#   pfs.mode=bench   run the benchmark (/bench/bench.sh on the initramfs) on the data disk
 # The guest always ends with "PFS-END" and reboot -f (QEMU runs with -no-reboot).
 
 /bin/busybox --install -s /bin
@@ -57,6 +58,14 @@ test)
 		/data/vm-tests.sh /data /pfs-initramfs
 	else
 		echo "PFS-INIT: no in-VM tests on the data disk"
+	fi
+	;;
+bench)
+	mount_data ro
+	if [ -x /bench/bench.sh ]; then
+		/bench/bench.sh /data
+	else
+		echo "PFS-INIT: no bench script on the initramfs"
 	fi
 	;;
 esac
