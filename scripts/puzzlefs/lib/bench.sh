@@ -206,6 +206,8 @@ cmd_bench() {
 	*) die "usage: run bench [--smoke]" ;;
 	esac
 	t0=$(date +%s)
+	local load0
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	cmd_setup
 	bench_packages
 	bench_helper
@@ -237,6 +239,7 @@ cmd_bench() {
 		"host=$(uname -srm), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
 		"accel=$(vm_accel "$KIMAGE" "$work/initramfs.cpio.gz")" "vm_mem_mb=${PUZZLEFS_VM_MEM:-4096}" \
 		"commit=$(git -C "$PZ_REPO" rev-parse --short HEAD 2>/dev/null || echo none)" \
+		"host_load_start=$load0" "host_load_end=$(cut -d' ' -f1-3 /proc/loadavg)" \
 		"wall_s=$(($(date +%s) - t0))"
 	rc=$?
 	set -e
