@@ -10,7 +10,12 @@
 # Needs root (tmpfs mount, mknod, chown, trusted./security. xattrs), python3,
 # cargo. Uses scripts/puzzlefs/lib/puzzlefs-cli.sh for the upstream CLIs
 # ($PZ_CACHE, default ~/.cache/puzzlefs). Cached: does nothing when the inputs
-# (these scripts, the agent sources, the CLI versions, busybox) are unchanged.
+# (these scripts, the agent sources, the CLI versions, busybox,
+# PFS_HOSTILE_RANDOM) are unchanged.
+#
+# PFS_HOSTILE_RANDOM (default 300): random mutations in the hostile set besides
+# its named and scale cases (hostile.py; seed PFS_HOSTILE_SEED, default 1);
+# 10000 is the long mode. 0 leaves the random cases out.
 #
 # STAGING layout (turn it into a disk with `mkfs.ext4 -d STAGING`):
 #   bin/pfs-check                  static check agent
@@ -21,6 +26,10 @@
 #   trees/<tree>/                  regular files of each source tree (for
 #                                  pread/mmap comparisons; no xattrs/devices)
 #   cases.txt                      one line per mount case (see below)
+#   hostile/<case>/                hostile images (hostile.py: upstream images
+#                                  mutated, digests fixed up)
+#   hostile.txt, hostile-scale.txt their case lists (formats: hostile.py)
+#   hostile-tests.sh               the in-VM runner of the hostile cases
 #   stamp                          the input hash this folder was built from
 # Identical valid blobs are hard-linked across images (keep links when
 # copying: mkfs.ext4 -d, cp -a, tar do).
@@ -64,11 +73,15 @@ sys.exit(3 in types)
 PY
 
 AGENT_DIR="$HERE/agent"
+HOSTILE_RANDOM=${PFS_HOSTILE_RANDOM:-300}
+HOSTILE_SEED=${PFS_HOSTILE_SEED:-1}
 input_hash() {
 	{
 		cat "$HERE/mktrees.py" "$HERE/manifest.py" "$HERE/pfsimg.py" \
 			"$HERE/build-images.sh" "$HERE/vm-tests.sh" \
+			"$HERE/hostile.py" "$HERE/capnp_codec.py" "$HERE/hostile-tests.sh" \
 			"$AGENT_DIR/Cargo.toml" "$AGENT_DIR/Cargo.lock" "$AGENT_DIR"/src/*.rs
+		echo "hostile random $HOSTILE_RANDOM seed $HOSTILE_SEED"
 		sha256sum "$BUSYBOX" "$PUZZLEFS_NEW" "$PUZZLEFS_OLD"
 		python3 --version
 	} 2>&1 | sha256sum | cut -d' ' -f1
@@ -89,8 +102,8 @@ AGENT="$AGENT_DIR/target/x86_64-unknown-linux-gnu/release/pfs-check"
 rm -rf "$OUT"
 mkdir -p "$OUT"/{bin,images,manifests,trees}
 cp "$AGENT" "$OUT/bin/pfs-check"
-cp "$HERE/vm-tests.sh" "$OUT/vm-tests.sh"
-chmod 755 "$OUT/vm-tests.sh"
+cp "$HERE/vm-tests.sh" "$HERE/hostile-tests.sh" "$OUT/"
+chmod 755 "$OUT/vm-tests.sh" "$OUT/hostile-tests.sh"
 
 # The source trees need a filesystem with >= 4 KiB xattr values and trusted./
 # security. xattrs: a private tmpfs.
@@ -194,6 +207,13 @@ for gen in B A; do
 done
 
 log "$(python3 "$HERE/pfsimg.py" dedupe "$OUT/images")"
+
+# Hostile images: the images above mutated, digests fixed up (after the
+# dedupe: unchanged blobs are hard links to the deduplicated ones).
+log "hostile images ($HOSTILE_RANDOM random mutations, seed $HOSTILE_SEED)"
+python3 "$HERE/hostile.py" build "$OUT" --random "$HOSTILE_RANDOM" --seed "$HOSTILE_SEED" \
+	2>"$WORK/hostile.log" || { cat "$WORK/hostile.log" >&2; die "hostile.py build failed"; }
+grep -v '^# skipped' "$WORK/hostile.log" >&2 || true
 echo "$HASH" >"$OUT/stamp"
 log "staging $OUT: $(du -sh "$OUT" | cut -f1), $(grep -vc '^#' "$CASES") cases," \
 	"$(($(date +%s) - T0)) s"

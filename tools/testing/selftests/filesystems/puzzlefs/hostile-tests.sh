@@ -50,9 +50,20 @@ SCALE_S_PER_MIB=${PFS_SCALE_S_PER_MIB:-3}
 SCALE_MEM_FACTOR=${PFS_SCALE_MEM_FACTOR:-4}
 SCALE_MEM_SLACK_MIB=${PFS_SCALE_MEM_SLACK_MIB:-64}
 SCALE_KILL_AFTER=${PFS_SCALE_KILL_AFTER:-1}
-ROOT=/mnt/pfs-hostile
-TMP=${TMPDIR:-/tmp}/pfs-hostile.$$
+SCALE_MAX_ENTRIES=${PFS_SCALE_MAX_ENTRIES:-2000}
+SCALE_CRAWL_TO=${PFS_SCALE_CRAWL_TIMEOUT:-60}
+# Cases run in PFS_HOSTILE_JOBS parallel parts (default: the CPU count), the
+# scale cases one at a time afterwards. A part is this script run again with
+# PFS_HOSTILE_PART=i and PFS_HOSTILE_TMP set.
+JOBS=${PFS_HOSTILE_JOBS:-$(nproc 2>/dev/null || echo 1)}
+PART=${PFS_HOSTILE_PART:-}
+ROOT=/mnt/pfs-hostile${PART:+/p$PART}
+TMP=${PFS_HOSTILE_TMP:-${TMPDIR:-/tmp}/pfs-hostile.$$}${PART:+/w$PART}
 mkdir -p "$ROOT" "$TMP" || exit 1
+# A FIFO nobody writes to: "read -t" on it is a sleep without a fork (forks
+# are what costs most here under TCG with a debug kernel).
+mkfifo "$TMP/idle" && exec 4<>"$TMP/idle" || exit 1
+nap() { read -r -t "$1" _ <&4; }
 
 if [ -n "${PFS_AGENT:-}" ]; then
 	A=$PFS_AGENT
@@ -76,15 +87,17 @@ note() { echo "# $*"; }
 
 # NOW: centiseconds since boot (no fork)
 now() {
-	read -r _up _ </proc/uptime
-	_s=${_up%.*}
-	_c=${_up#*.}
-	NOW=$((_s * 100 + ${_c#0}))
+	read -r _now_up _ </proc/uptime
+	_now_c=${_now_up#*.}
+	NOW=$((${_now_up%.*} * 100 + ${_now_c#0}))
 }
 now
 T0=$NOW
-secs() { # CENTISECONDS -> "S.CC"
-	printf '%d.%02d' $(($1 / 100)) $(($1 % 100))
+# CS: centiseconds $1 as "S.CC" (a variable, not a subshell: no fork)
+cs() {
+	_f=$(($1 % 100))
+	[ "$_f" -lt 10 ] && _f=0$_f
+	CS=$(($1 / 100)).$_f
 }
 
 # the state letter of a process from /proc/PID/stat ("" when gone)
@@ -103,11 +116,11 @@ bounded() {
 	_lim=$(($1 * 100))
 	_o=$2
 	shift 2
-	"$@" </dev/null >"$_o" 2>&1 &
+	"$@" </dev/null >"$_o" 2>&1 4>&- &
 	_pid=$!
 	now
 	_t0=$NOW
-	_nap=0.02
+	_n=0
 	while :; do
 		pstate "$_pid"
 		case "$_st" in "" | Z | X) break ;; esac
@@ -118,19 +131,25 @@ bounded() {
 			while now && [ $((NOW - _k)) -lt 500 ]; do
 				pstate "$_pid"
 				case "$_st" in "" | Z | X) wait "$_pid" 2>/dev/null; RC=124; return ;; esac
-				sleep 0.1
+				nap 0.1
 			done
 			RC=125
 			return
 		fi
-		sleep "$_nap"
-		_nap=0.1
+		# poll often at first: most calls take a fraction of a second
+		case $_n in 0 | 1 | 2 | 3 | 4) nap 0.01 ;; 5 | 6 | 7 | 8 | 9) nap 0.03 ;; *) nap 0.1 ;; esac
+		_n=$((_n + 1))
 	done
 	wait "$_pid"
 	RC=$?
 }
 
-is_mounted() { grep -q " $1 " /proc/mounts; }
+is_mounted() {
+	while read -r _d _m _r; do
+		[ "$_m" = "$1" ] && return 0
+	done </proc/mounts
+	return 1
+}
 
 # umnt MNT: unmount (bounded); echoes nothing, sets UMOUNT_ERR on failure
 umnt() {
@@ -142,20 +161,20 @@ umnt() {
 	fi
 }
 
-# the EXPECT field as the agent's outcome list: "ok" keeps the mount for the
-# crawl; a trailing "|" makes the agent print what happened even for a
-# single expected errno
-agent_expect() {
-	[ "$1" = any ] && { echo any; return; }
-	_r=
+# expected EXPECT OUTCOME: whether OUTCOME (mounted or an errno name) is one
+# of the "|"-separated outcomes of EXPECT ("ok" = mounted, "any" = anything)
+expected() {
+	[ "$1" = any ] && return 0
 	_old=$IFS
 	IFS='|'
 	for _x in $1; do
-		[ "$_x" = ok ] && _x=keep
-		_r="$_r$_x|"
+		if [ "$_x" = "$2" ] || { [ "$_x" = ok ] && [ "$2" = mounted ]; }; then
+			IFS=$_old
+			return 0
+		fi
 	done
 	IFS=$_old
-	echo "$_r"
+	return 1
 }
 
 # do_reads CASE MNT READS: the READS field (FILE:EXPECT[:OFF:LEN],...);
@@ -189,11 +208,12 @@ do_reads() {
 	done <"$TMP/reads"
 }
 
-# mount_case CASE EXPECT MNT OPTS MOUNT_TIMEOUT: mount; sets OUTCOME (mounted,
+# mount_case CASE EXPECT MNT OPTS MOUNT_TIMEOUT: mount (kept when it
+# succeeds, expected or not, so that it is crawled); sets OUTCOME (mounted,
 # an errno name, timeout, hang) and WHY (non-empty when EXPECT is not met)
 mount_case() {
 	WHY=
-	bounded "$5" "$TMP/mount" "$A" mount-errno "$1" "$(agent_expect "$2")" "$FSTYPE" "$3" "$4"
+	bounded "$5" "$TMP/mount" "$A" mount-errno "$1" any "$FSTYPE" "$3" "$4"
 	case "$RC" in
 	124)
 		OUTCOME=timeout
@@ -209,21 +229,21 @@ mount_case() {
 		return
 		;;
 	esac
-	if grep -q "^# mount/$1: mounted" "$TMP/mount"; then
-		OUTCOME=mounted
+	OUTCOME=
+	while read -r _l; do
+		case "$_l" in
+		"# mount/$1: mounted") OUTCOME=mounted ;;
+		"# mount/$1: failed with "*) _x=${_l#"# mount/$1: failed with "} && OUTCOME=${_x%% *} ;;
+		esac
+	done <"$TMP/mount"
+	if [ "$OUTCOME" = mounted ]; then
 		MOUNTED=$((MOUNTED + 1))
 	else
-		OUTCOME=$(sed -n "s/^# mount\/$1: failed with \([A-Za-z0-9]*\).*/\1/p" "$TMP/mount" | head -n1)
 		[ -n "$OUTCOME" ] || OUTCOME="agent-rc$RC"
 		REFUSED=$((REFUSED + 1))
 		echo "$OUTCOME" >>"$TMP/errnos"
 	fi
-	if ! grep -q '^PFS-TEST: ok' "$TMP/mount"; then
-		case "$OUTCOME" in
-		agent-rc*) WHY="mount-errno exit status $RC: $(grep -m1 '^PFS-TEST: not ok' "$TMP/mount")" ;;
-		*) WHY="$OUTCOME, expected $2" ;;
-		esac
-	fi
+	expected "$2" "$OUTCOME" || WHY="$OUTCOME, expected $2"
 }
 
 # crawl_case CASE MNT [ARGS]: crawl the mount; sets CRAWL_ERR, CRAWL_LINE
@@ -233,68 +253,126 @@ crawl_case() {
 	shift 2
 	CRAWL_ERR=
 	bounded "$CRAWL_TO" "$TMP/crawl" "$A" crawl "$_c" "$_m" "$@"
-	CRAWL_LINE=$(grep -m1 "^# crawl/" "$TMP/crawl" | sed 's/^# crawl\/[^:]*: //')
+	CRAWL_LINE=
+	_pass=
+	_fail=
+	while read -r _l; do
+		case "$_l" in
+		"# crawl/$_c: "*) [ -z "$CRAWL_LINE" ] && CRAWL_LINE=${_l#"# crawl/$_c: "} ;;
+		"PFS-TEST: ok "*) _pass=1 ;;
+		"PFS-TEST: not ok crawl/$_c: "*) [ -z "$_fail" ] && _fail=${_l#"PFS-TEST: not ok crawl/$_c: "} ;;
+		esac
+	done <"$TMP/crawl"
 	case "$RC" in
-	124 | 125)
-		TIMEOUTS=$((TIMEOUTS + 1))
-		CRAWL_ERR="crawl did not end within $CRAWL_TO s$([ "$RC" = 125 ] && echo ' and survived SIGKILL')"
-		;;
+	124) TIMEOUTS=$((TIMEOUTS + 1)) && CRAWL_ERR="crawl did not end within $CRAWL_TO s" ;;
+	125) TIMEOUTS=$((TIMEOUTS + 1)) && CRAWL_ERR="crawl did not end within $CRAWL_TO s and survived SIGKILL" ;;
 	*)
-		grep -q '^PFS-TEST: ok' "$TMP/crawl" ||
-			CRAWL_ERR="crawl: $(grep -m1 '^PFS-TEST: not ok' "$TMP/crawl" | sed 's/^PFS-TEST: not ok [^:]*: //')"
-		[ -n "$CRAWL_ERR" ] && [ "$CRAWL_ERR" = "crawl: " ] && CRAWL_ERR="crawl: exit status $RC"
+		if [ -z "$_pass" ]; then
+			CRAWL_ERR="crawl: ${_fail:-exit status $RC}"
+		fi
 		;;
 	esac
 }
 
 # --- the cases of hostile.txt ----------------------------------------------
 
+# One mount point, replaced after a case that may have left something on it
+# (a mount that did not end).
 N=0
+fresh_mnt() {
+	N=$((N + 1))
+	mnt="$ROOT/$N"
+	mkdir -p "$mnt"
+}
+
+# run_cases LIST: every case of LIST
+run_cases() {
+	fresh_mnt
+	while read -r c gen oci dg exp reads rest; do
+		[ -n "$c" ] || continue
+		NCASES=$((NCASES + 1))
+		now
+		t=$NOW
+		mount_case "$c" "$exp" "$mnt" "oci_root_dir=$DATA/$oci,image_manifest=$dg" "$MOUNT_TO"
+		err=$WHY
+		detail=$OUTCOME
+		if [ "$OUTCOME" = mounted ]; then
+			crawl_case "$c" "$mnt" --max-entries "$MAX_ENTRIES" --max-bytes "$MAX_BYTES"
+			[ -z "$err" ] && err=$CRAWL_ERR
+			detail="mounted; crawl: $CRAWL_LINE"
+			if [ -z "$CRAWL_ERR" ] && [ "${reads:--}" != - ]; then
+				do_reads "$c" "$mnt" "$reads"
+				[ -z "$err" ] && err=$READ_ERR
+			fi
+			umnt "$mnt"
+			[ -z "$err" ] && err=$UMOUNT_ERR
+		fi
+		now
+		el=$((NOW - t))
+		if [ -z "$err" ]; then
+			ok "hostile/$c"
+		else
+			notok "hostile/$c" "$err"
+			[ -s "$TMP/crawl" ] && [ "$OUTCOME" = mounted ] && grep '^# ' "$TMP/crawl" | head -n 5
+		fi
+		# one detail line per named case (random ones only when they mount slowly)
+		case "$c" in
+		*-rand-*) [ "$el" -ge 300 ] && cs "$el" && note "$c: $detail ($CS s)" ;;
+		*) cs "$el" && note "$c: $detail ($CS s)" ;;
+		esac
+		case "$OUTCOME:$UMOUNT_ERR" in
+		timeout:* | hang:* | *:?*) fresh_mnt ;;
+		esac
+		UMOUNT_ERR=
+	done <"$1"
+}
+
+if [ -n "$PART" ]; then
+	# a part: its cases, then its counts for the parent
+	run_cases "$TMP/../part.$PART"
+	echo "$PASS $FAIL $NCASES $MOUNTED $REFUSED $TIMEOUTS" >"$TMP/../counts.$PART"
+	cat "$TMP/errnos" >"$TMP/../errnos.$PART"
+	exit 0
+fi
+
 if [ -f "$DATA/hostile.txt" ]; then
 	grep -v '^#' "$DATA/hostile.txt" >"$TMP/cases"
-	note "hostile: $(grep -c . "$TMP/cases") cases from $DATA/hostile.txt, mount timeout $MOUNT_TO s," \
-		"crawl timeout $CRAWL_TO s"
+	note "hostile: $(grep -c . "$TMP/cases") cases from $DATA/hostile.txt in $JOBS parallel parts," \
+		"mount timeout $MOUNT_TO s, crawl timeout $CRAWL_TO s"
 else
 	: >"$TMP/cases"
 	note "hostile: no $DATA/hostile.txt"
 fi
-while read -r c gen oci dg exp reads rest; do
-	[ -n "$c" ] || continue
-	N=$((N + 1))
-	NCASES=$((NCASES + 1))
-	mnt="$ROOT/$N"
-	mkdir -p "$mnt"
-	now
-	t=$NOW
-	mount_case "$c" "$exp" "$mnt" "oci_root_dir=$DATA/$oci,image_manifest=$dg" "$MOUNT_TO"
-	err=$WHY
-	detail=$OUTCOME
-	if [ "$OUTCOME" = mounted ]; then
-		crawl_case "$c" "$mnt" --max-entries "$MAX_ENTRIES" --max-bytes "$MAX_BYTES"
-		[ -z "$err" ] && err=$CRAWL_ERR
-		detail="mounted; crawl: $CRAWL_LINE"
-		if [ -z "$CRAWL_ERR" ] && [ "${reads:--}" != - ]; then
-			do_reads "$c" "$mnt" "$reads"
-			[ -z "$err" ] && err=$READ_ERR
+if [ "$JOBS" -gt 1 ]; then
+	awk -v n="$JOBS" -v d="$TMP" '{ print > (d "/part." (NR % n)) }' "$TMP/cases"
+	_i=0
+	_pids=
+	while [ "$_i" -lt "$JOBS" ]; do
+		touch "$TMP/part.$_i"
+		PFS_HOSTILE_PART=$_i PFS_HOSTILE_TMP=$TMP PFS_AGENT=$A sh "$0" "$DATA" 4>&- &
+		_pids="$_pids $!"
+		_i=$((_i + 1))
+	done
+	for _p in $_pids; do wait "$_p"; done
+	_i=0
+	while [ "$_i" -lt "$JOBS" ]; do
+		if [ -s "$TMP/counts.$_i" ]; then
+			read -r _a _b _c _d _e _f <"$TMP/counts.$_i"
+			PASS=$((PASS + _a))
+			FAIL=$((FAIL + _b))
+			NCASES=$((NCASES + _c))
+			MOUNTED=$((MOUNTED + _d))
+			REFUSED=$((REFUSED + _e))
+			TIMEOUTS=$((TIMEOUTS + _f))
+			cat "$TMP/errnos.$_i" >>"$TMP/errnos"
+		else
+			notok "hostile/part-$_i" "part $_i of the cases did not finish"
 		fi
-		umnt "$mnt"
-		[ -z "$err" ] && err=$UMOUNT_ERR
-	fi
-	now
-	el=$((NOW - t))
-	if [ -z "$err" ]; then
-		ok "hostile/$c"
-	else
-		notok "hostile/$c" "$err"
-		[ -s "$TMP/crawl" ] && [ "$OUTCOME" = mounted ] && grep '^# ' "$TMP/crawl" | head -n 5
-	fi
-	# one detail line per named case (random ones only when they mount slowly)
-	case "$c" in
-	*-rand-*) [ "$el" -ge 300 ] && note "$c: $detail ($(secs "$el") s)" ;;
-	*) note "$c: $detail ($(secs "$el") s)" ;;
-	esac
-	rmdir "$mnt" 2>/dev/null
-done <"$TMP/cases"
+		_i=$((_i + 1))
+	done
+else
+	run_cases "$TMP/cases"
+fi
 
 # --- scale cases --------------------------------------------------------------
 
@@ -321,10 +399,8 @@ fi
 : >"$TMP/mount-times"
 while read -r c gen oci dg exp meta kind rest; do
 	[ -n "$c" ] || continue
-	N=$((N + 1))
 	NCASES=$((NCASES + 1))
-	mnt="$ROOT/$N"
-	mkdir -p "$mnt"
+	fresh_mnt
 	o="oci_root_dir=$DATA/$oci,image_manifest=$dg"
 	mib=$(((meta + 1048575) / 1048576))
 	if [ "$kind" = kill ]; then
@@ -335,7 +411,8 @@ while read -r c gen oci dg exp meta kind rest; do
 		[ "$after" -lt 5 ] && after=5
 		"$A" mount-errno "$c" any "$FSTYPE" "$mnt" "$o" </dev/null >"$TMP/kill" 2>&1 &
 		pid=$!
-		sleep "$(secs "$after")"
+		cs "$after"
+		nap "$CS"
 		now
 		t=$NOW
 		kill -9 "$pid" 2>/dev/null
@@ -343,7 +420,7 @@ while read -r c gen oci dg exp meta kind rest; do
 		while now && [ $((NOW - t)) -lt 500 ]; do
 			pstate "$pid"
 			case "$_st" in "" | Z | X) gone=$((NOW - t)); break ;; esac
-			sleep 0.05
+			nap 0.05
 		done
 		if [ -z "$gone" ]; then
 			TIMEOUTS=$((TIMEOUTS + 1))
@@ -355,10 +432,14 @@ while read -r c gen oci dg exp meta kind rest; do
 			if is_mounted "$mnt"; then
 				umnt "$mnt"
 				ok "scale/$c"
-				note "$c: the mount finished before SIGKILL at $(secs "$after") s: nothing to check (image too small for this kernel)"
+				cs "$after"
+				note "$c: the mount finished before SIGKILL at $CS s: nothing to check (image too small for this kernel)"
 			else
 				ok "scale/$c"
-				note "$c: SIGKILL at $(secs "$after") s into the mount; the process was gone $(secs "$gone") s later, nothing mounted"
+				cs "$gone"
+				_g=$CS
+				cs "$after"
+				note "$c: SIGKILL at $CS s into the mount; the process was gone $_g s later, nothing mounted"
 			fi
 		fi
 		rmdir "$mnt" 2>/dev/null
@@ -376,8 +457,9 @@ while read -r c gen oci dg exp meta kind rest; do
 	err=$WHY
 	echo "$dg $el" >>"$TMP/mount-times"
 	[ -z "$err" ] && [ "$el" -gt $((budget * 100)) ] &&
-		err="mount took $(secs "$el") s, budget $budget s for $mib MiB of metadata"
-	detail="$OUTCOME in $(secs "$el") s (budget $budget s, $meta bytes of metadata)"
+		cs "$el" && err="mount took $CS s, budget $budget s for $mib MiB of metadata"
+	cs "$el"
+	detail="$OUTCOME in $CS s (budget $budget s, $meta bytes of metadata)"
 	if [ "$OUTCOME" = mounted ]; then
 		settle
 		m1=$(kmem)
@@ -385,7 +467,10 @@ while read -r c gen oci dg exp meta kind rest; do
 		detail="$detail; kernel memory +$((d / 1024)) MiB (budget $((membudget / 1024)) MiB)"
 		[ -z "$err" ] && [ "$d" -gt "$membudget" ] &&
 			err="mount holds $((d / 1024)) MiB of kernel memory, budget $((membudget / 1024)) MiB ($SCALE_MEM_FACTOR x $mib MiB + $SCALE_MEM_SLACK_MIB)"
-		crawl_case "$c" "$mnt" --max-entries "$MAX_ENTRIES" --max-bytes 1048576
+		_cto=$CRAWL_TO
+		CRAWL_TO=$SCALE_CRAWL_TO
+		crawl_case "$c" "$mnt" --max-entries "$SCALE_MAX_ENTRIES" --max-bytes 1048576
+		CRAWL_TO=$_cto
 		[ -z "$err" ] && err=$CRAWL_ERR
 		detail="$detail; crawl: $CRAWL_LINE"
 		now
@@ -393,7 +478,8 @@ while read -r c gen oci dg exp meta kind rest; do
 		umnt "$mnt"
 		[ -z "$err" ] && err=$UMOUNT_ERR
 		now
-		detail="$detail; umount $(secs $((NOW - t))) s"
+		cs $((NOW - t))
+		detail="$detail; umount $CS s"
 	fi
 	if [ -z "$err" ]; then ok "scale/$c"; else notok "scale/$c" "$err"; fi
 	note "$c: $detail"
@@ -404,6 +490,7 @@ now
 el=$((NOW - T0))
 errs=$(sort "$TMP/errnos" | uniq -c | awk '{ printf "%s%s %s", (n++ ? ", " : ""), $2, $1 }')
 note "hostile: $NCASES cases: $MOUNTED mounted, $REFUSED refused (${errs:-none}), $TIMEOUTS timeouts"
-note "hostile: $PASS passed, $FAIL failed in $(secs "$el") s"
+cs "$el"
+note "hostile: $PASS passed, $FAIL failed in $CS s"
 rm -rf "$TMP"
 [ "$FAIL" = 0 ]

@@ -12,6 +12,8 @@
 #
 # Every result is one line "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: WHY";
 # "# " lines are details. The last line is "PFS-TEST-SUMMARY: N passed, M failed".
+# The last section runs DATA/hostile-tests.sh (hostile images), unless the
+# kernel command line has pfs.hostile=0.
 #
 # Expected errnos (one place, change them here):
 #   bad options (missing, unknown, repeated, relative oci_root_dir,
@@ -376,6 +378,29 @@ if [ -n "$EXTRA" ]; then
 			umnt "$MNT"
 		fi
 	done
+fi
+
+# --- hostile images (hostile-tests.sh) --------------------------------------
+
+section "hostile images"
+
+# pfs.hostile=0 on the kernel command line skips them (e.g. the demo kernel's boot)
+case " $(cat /proc/cmdline 2>/dev/null) " in
+*" pfs.hostile=0 "*) HOSTILE=0 ;;
+*) HOSTILE=1 ;;
+esac
+if [ "$HOSTILE" = 0 ]; then
+	note "hostile images skipped (pfs.hostile=0)"
+elif [ -f "$DATA/hostile.txt" ] && [ -f "$DATA/hostile-tests.sh" ]; then
+	PFS_AGENT=$A PFS_E_COMPRESSED=$E_COMPRESSED sh "$DATA/hostile-tests.sh" "$DATA" 2>&1 |
+		tee "$TMP/hostile.out"
+	_p=$(grep -c '^PFS-TEST: ok' "$TMP/hostile.out")
+	_f=$(grep -c '^PFS-TEST: not ok' "$TMP/hostile.out")
+	PASS=$((PASS + _p))
+	FAIL=$((FAIL + _f))
+	[ $((_p + _f)) -gt 0 ] || notok "hostile" "hostile-tests.sh reported nothing"
+else
+	note "no hostile images in $DATA"
 fi
 
 grep -q " $MNT " /proc/mounts && { notok "cleanup" "$MNT still mounted"; umount "$MNT"; }
