@@ -140,12 +140,13 @@ kernel_tree() {
 	KBASE=$base
 }
 
-# Fragments per flavour: "demo" is the kernel users boot, "test" adds the debug checks, "bench"
-# adds the filesystems `run bench` compares with.
+# Fragments per flavour: "demo" is the kernel users boot, with the filesystems `run bench`
+# compares with (so that the benchmark measures the kernel users run, and needs no build of its
+# own); "test" adds the debug checks.
 kernel_fragments() {
 	local f=(arch/x86/configs/qemu-busybox-min.config kernel/configs/puzzlefs.config)
 	[ "$1" = test ] && f+=(kernel/configs/puzzlefs-test.config)
-	[ "$1" = bench ] && f+=(kernel/configs/puzzlefs-bench.config)
+	[ "$1" = demo ] && f+=(kernel/configs/puzzlefs-bench.config)
 	printf '%s\n' "${f[@]}"
 }
 

@@ -94,7 +94,7 @@ selftests-hostile  tools/testing/selftests/filesystems/puzzlefs/hostile* tools/t
 SERIES_EXCLUDED='
 scripts/puzzlefs/*                      the development pipeline (installs, builds, QEMU boots); crates/ pins the crates the series imports
 arch/x86/configs/qemu-busybox-min.config the pipeline'"'"'s QEMU base configuration on top of tinyconfig
-kernel/configs/puzzlefs-bench.config    the benchmark kernel of the pipeline (other filesystems to compare with)
+kernel/configs/puzzlefs-bench.config    the pipeline'"'"'s demo kernel: the filesystems its benchmark compares with
 patches/series                          the pipeline'"'"'s order of patches/; the series orders them by SERIES_TABLE
 README.md                               the repository'"'"'s own README
 .ci/*                                   the repository'"'"'s CI entry point
