@@ -16,6 +16,7 @@ APT_BASE_PKGS=(
 	clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-clippy
 	busybox-static cpio flex bison bc libelf-dev libssl-dev pkg-config
 	e2fsprogs attr capnproto ccache xz-utils zstd python3 erofs-utils squashfs-tools
+	gcc libc6-dev
 )
 # Taken from bookworm-backports so that they match qemu-utils 10.0 that the machine ships.
 APT_BPO_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)

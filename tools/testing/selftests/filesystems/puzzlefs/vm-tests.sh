@@ -12,8 +12,9 @@
 #
 # Every result is one line "PFS-TEST: ok NAME" or "PFS-TEST: not ok NAME: WHY";
 # "# " lines are details. The last line is "PFS-TEST-SUMMARY: N passed, M failed".
-# The last section runs DATA/hostile-tests.sh (hostile images), unless the
-# kernel command line has pfs.hostile=0.
+# Then DATA/extras/extras-tests.sh (fs-verity, lying compressed chunks, the
+# 2 GiB image: see extras.sh), and last DATA/hostile-tests.sh (hostile
+# images), unless the kernel command line has pfs.hostile=0.
 #
 # Expected errnos (one place, change them here):
 #   bad options (missing, unknown, repeated, relative oci_root_dir,
@@ -378,6 +379,22 @@ if [ -n "$EXTRA" ]; then
 			umnt "$MNT"
 		fi
 	done
+fi
+
+# --- extras (extras-tests.sh): fs-verity, lying compressed chunks, 2 GiB ---
+
+section "extras"
+
+if [ -x "$DATA/extras/extras-tests.sh" ]; then
+	PFS_AGENT=$A sh "$DATA/extras/extras-tests.sh" "$DATA" 2>&1 | grep -v '^PFS-TEST-SUMMARY' |
+		tee "$TMP/extras.out"
+	_p=$(grep -c '^PFS-TEST: ok' "$TMP/extras.out")
+	_f=$(grep -c '^PFS-TEST: not ok' "$TMP/extras.out")
+	PASS=$((PASS + _p))
+	FAIL=$((FAIL + _f))
+	[ $((_p + _f)) -gt 0 ] || notok "extras" "extras-tests.sh reported nothing"
+else
+	note "no extras on $DATA"
 fi
 
 # --- hostile images (hostile-tests.sh) --------------------------------------
