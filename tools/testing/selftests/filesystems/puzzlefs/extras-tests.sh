@@ -302,8 +302,17 @@ verity_raw() { # CASE GEN OCI DIGEST READS BLOB
 	else
 		notok "$n/first-read" "$(cat "$TMP/err") (or different bytes)"
 	fi
-	# a block of 'Z's over the blob's first 4 KiB, on the device under the mount
-	touch "$vd/.raw-$gen" 2>/dev/null
+	# A block of 'Z's over the blob's first 4 KiB, on the device under the mount. The marker
+	# that tells a later boot (the demo kernel's, on the same disk) to skip this is written
+	# first, with the disk briefly read-write.
+	if mount -o remount,rw "$DATA" && touch "$vd/.raw-$gen" && sync &&
+		mount -o remount,ro "$DATA"; then
+		:
+	else
+		notok "$n/marker" "cannot write $vd/.raw-$gen"
+		umnt "$MNT" "$n"
+		return
+	fi
 	head -c 4096 /dev/zero | tr '\0' 'Z' >"$TMP/pattern"
 	if ! dd if="$TMP/pattern" of=/dev/vda bs=4096 seek=$((off / 4096)) count=1 \
 		conv=notrunc,fsync 2>"$TMP/err"; then
