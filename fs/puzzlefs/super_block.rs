@@ -48,6 +48,13 @@ const BLOCK_SIZE_BITS: u8 = 12;
 /// every blob whose backing file has fs-verity (see `Documentation/filesystems/puzzlefs.rst`).
 const DEFAULT_VERITY: Verity = Verity::On;
 
+/// How chunk blobs are read when `blob_cache=` is not given: through the backing page cache,
+/// which keeps them. Measured with `run bench` (Debian minbase, TCG), reading them with
+/// `RWF_DONTCACHE` instead halves the page cache of a cold full read but makes it 1.8 times
+/// slower (2.4 on 20,000 small files), because neighbouring files share the chunk pages that are
+/// dropped between their reads (see the Documentation).
+const DEFAULT_BLOB_CACHE: ReadCache = ReadCache::Keep;
+
 /// Upper bound of the `metadata_max_mb` module parameter: keeps every allocation the limit
 /// allows well below what `kvmalloc()` refuses (`INT_MAX`).
 const METADATA_MAX_MB_CAP: u32 = 1024;
@@ -354,7 +361,7 @@ impl SbInfo {
             .take()
             .ok_or_else(|| fc.invalf(fmt!("oci_root_dir= is required")))?;
         let verity = opts.verity.unwrap_or(DEFAULT_VERITY);
-        let cache = opts.blob_cache.unwrap_or(ReadCache::DontCache);
+        let cache = opts.blob_cache.unwrap_or(DEFAULT_BLOB_CACHE);
         let mut blobs = BlobStore::new(&root, fc.cred(), verity, cache).inspect_err(|e| {
             fc.errorf(fmt!(
                 "cannot open oci_root_dir {}: error {}",

@@ -224,6 +224,26 @@ for gen in B A; do
 	done
 done
 
+# --- blob_cache=drop (the default is keep) ----------------------------------
+
+section "blob_cache=drop"
+
+for c in smallfiles.B sizes.A smallfiles.Bz; do
+	dg=$(case_field "$c" 4)
+	if [ -z "$dg" ]; then
+		notok "drop/$c" "no case $c in cases.txt"
+		continue
+	fi
+	o="$(opts "$DATA/$(case_field "$c" 3)" "$dg"),blob_cache=drop"
+	if run "mount/drop-$c" mount-errno "drop-$c" keep "$FSTYPE" "$MNT" "$o"; then
+		run "walk/drop-$c" walk "drop-$c" "$MNT" "$DATA/$(case_field "$c" 6)"
+		grep " $MNT $FSTYPE " /proc/mounts | grep -q "blob_cache=drop" &&
+			ok "proc-mounts/drop-$c" ||
+			notok "proc-mounts/drop-$c" "no blob_cache=drop in /proc/mounts"
+		umnt "$MNT"
+	fi
+done
+
 # --- bad input ------------------------------------------------------------
 
 section "bad input"
