@@ -71,7 +71,7 @@ def parse(log):
     return recs, bad_lines, reports, done, clock
 
 
-SHORT = {"puzzlefs": "pfs", "puzzlefs-keep": "pfs-keep", "puzzlefs-zstd": "pfs-zstd", "squashfs": "sqfs",
+SHORT = {"puzzlefs": "pfs", "puzzlefs-drop": "pfs-drop", "puzzlefs-zstd": "pfs-zstd", "squashfs": "sqfs",
          "squashfs-zstd": "sqfs-zstd"}
 LW, CW = 42, 12
 

@@ -5,8 +5,8 @@
 # same ext4 virtio disk:
 #
 #   puzzlefs        the driver, Generation B image (upstream `puzzlefs build`)
-#   puzzlefs-keep   the same image mounted with blob_cache=keep (the chunk blobs' pages stay in
-#                   the page cache besides the file's: the default, drop, reads them uncached)
+#   puzzlefs-drop   the same image mounted with blob_cache=drop (the chunk blobs are read with
+#                   RWF_DONTCACHE: each byte cached once; the default, keep, caches them too)
 #   puzzlefs-zstd   the same tree built with `build -c` (zstd seekable chunks)
 #   erofs           file-backed EROFS (mount -t erofs /path/img), uncompressed: the reference
 #   erofs-lz4       the same, lz4 (bookworm's erofs-utils 1.5 cannot write zstd)
@@ -160,7 +160,7 @@ bench_data() {
 		d=$(bench_digest "$st/images/$t/pfs")
 		cat >>"$st/cases.txt.new" <<-EOF
 			$t puzzlefs sys:puzzlefs:none:oci_root_dir=$img/pfs,image_manifest=$d
-			$t puzzlefs-keep sys:puzzlefs:none:oci_root_dir=$img/pfs,image_manifest=$d,blob_cache=keep
+			$t puzzlefs-drop sys:puzzlefs:none:oci_root_dir=$img/pfs,image_manifest=$d,blob_cache=drop
 			$t puzzlefs-zstd sys:puzzlefs:none:oci_root_dir=$img/pfs-zstd,image_manifest=$(bench_digest "$st/images/$t/pfs-zstd")
 			$t erofs sys:erofs:$img/erofs.img
 			$t erofs-lz4 sys:erofs:$img/erofs-lz4.img
