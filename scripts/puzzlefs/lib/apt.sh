@@ -85,6 +85,16 @@ pkgs_missing() {
 	printf '%s\n' "${missing[@]}"
 }
 
+# apt_ensure PKG...: install those of PKG... that are missing (bookworm, pinned as above).
+apt_ensure() {
+	local missing
+	missing=$(pkgs_missing "$@")
+	[ -z "$missing" ] && return 0
+	apt_configure_suites
+	# shellcheck disable=SC2086
+	apt_safe_install $missing
+}
+
 apt_setup() {
 	local missing bpo=() p
 	missing=$(pkgs_missing "${APT_BASE_PKGS[@]}" "${APT_BPO_PKGS[@]}" "linux-source-${KERNEL_SERIES}")

@@ -37,12 +37,7 @@ BENCH_MIRROR=http://deb.debian.org/debian
 BENCH_DIR=$PZ_REPO/scripts/puzzlefs/bench
 
 bench_packages() {
-	local missing
-	missing=$(pkgs_missing "${BENCH_PKGS[@]}")
-	[ -z "$missing" ] && return 0
-	apt_configure_suites
-	# shellcheck disable=SC2086
-	apt_safe_install $missing
+	apt_ensure "${BENCH_PKGS[@]}"
 }
 
 # The static in-VM helper; sets BENCH_HELPER.

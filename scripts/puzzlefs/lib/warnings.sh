@@ -18,12 +18,7 @@ WARN_PKGS=(rustfmt-web)
 RUSTFMT_K=/usr/bin/rustfmt
 
 warnings_setup() {
-	local missing
-	missing=$(pkgs_missing "${WARN_PKGS[@]}")
-	[ -z "$missing" ] && return 0
-	apt_configure_suites
-	# shellcheck disable=SC2086
-	apt_safe_install $missing
+	apt_ensure "${WARN_PKGS[@]}"
 }
 
 # Our Rust files: the repository's, at their kernel paths, without generated ones.
