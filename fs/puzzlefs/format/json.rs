@@ -6,9 +6,10 @@
 //! nesting limit of [`MAX_DEPTH`], no trailing bytes) and returns its root
 //! [`Value`]. The caller bounds the document's size: OCI image manifests list
 //! every chunk blob of an image (about 250 bytes each), so their size grows
-//! with the image. Values are spans of the document;
-//! objects and arrays are walked by re-scanning, and strings are decoded on
-//! demand, either compared against a key ([`Str::eq_bytes`]) or decoded into
+//! with the image. Values are spans of the document; objects and arrays are
+//! walked by re-scanning, which skips the members it passes over by their
+//! quotes and brackets only (the document is known to be valid), and strings
+//! are decoded on demand, either compared against a key ([`Str::eq_bytes`]) or decoded into
 //! a caller buffer ([`Str::decode`]), with all escapes including `\u`
 //! surrogate pairs; lone surrogates are rejected.
 //!
@@ -101,6 +102,103 @@ impl<'a> Cursor<'a> {
             self.bump();
             // A stop request is seen again at the next poll that can return it.
             let _ = self.pace();
+        }
+    }
+
+    /// The bytes from the cursor up to [`POLL_BYTES`] further: the window a scanning loop may
+    /// cover before it polls again.
+    fn window(&self) -> &'a [u8] {
+        let end = self.pos.saturating_add(POLL_BYTES).min(self.doc.len());
+        self.doc.get(self.pos..end).unwrap_or(&[])
+    }
+
+    /// Moves the cursor `n` bytes on, at most to the end of the document.
+    fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.doc.len());
+    }
+
+    /// Moves past the string at the cursor without decoding it, whose escapes are already
+    /// known to be valid: only a backslash's next byte is skipped.
+    fn skip_string(&mut self) -> Result<()> {
+        self.expect_byte(b'"', "expected string")?;
+        loop {
+            let w = self.window();
+            let n = w
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')
+                .unwrap_or(w.len());
+            self.advance(n);
+            self.pace()?;
+            if n == w.len() && !w.is_empty() {
+                // The window held none of the bytes looked for: scan the next one.
+                continue;
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.bump();
+                    return Ok(());
+                }
+                Some(_) => {
+                    // A backslash and the byte it escapes; `\uXXXX` needs no more care.
+                    self.bump();
+                    self.bump();
+                }
+                None => return Err(err(self.pos, "unterminated string")),
+            }
+        }
+    }
+
+    /// Moves past the value at the cursor in a document that [`parse_polled`] validated,
+    /// tracking only strings and brackets: the walks of a parsed [`Value`] use it, so that
+    /// each lookup does not validate what it skips again. On bytes that were not validated it
+    /// still ends, without panicking, but may stop anywhere.
+    fn skip_value(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => return self.skip_string(),
+            Some(b'{' | b'[') => {}
+            Some(_) => loop {
+                // A number or a literal: up to the next delimiter or the end.
+                let w = self.window();
+                let n = w
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                    .unwrap_or(w.len());
+                self.advance(n);
+                self.pace()?;
+                if n < w.len() || w.is_empty() {
+                    return Ok(());
+                }
+            },
+            None => return Err(err(self.pos, "unexpected end")),
+        }
+        let mut depth = 0usize;
+        loop {
+            let w = self.window();
+            let n = w
+                .iter()
+                .position(|&b| matches!(b, b'"' | b'{' | b'[' | b'}' | b']'))
+                .unwrap_or(w.len());
+            self.advance(n);
+            self.pace()?;
+            if n == w.len() && !w.is_empty() {
+                // The window held none of the bytes looked for: scan the next one.
+                continue;
+            }
+            match self.peek() {
+                Some(b'"') => self.skip_string()?,
+                Some(b'{' | b'[') => {
+                    depth = depth.saturating_add(1);
+                    self.bump();
+                }
+                Some(_) => {
+                    self.bump();
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                None => return Err(err(self.pos, "unexpected end")),
+            }
         }
     }
 
@@ -274,13 +372,36 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Validates the string at the cursor and moves past it. The document is valid UTF-8
+    /// ([`parse_polled`] checks it first), so only quotes, escapes and control characters need
+    /// a look.
     fn string(&mut self) -> Result<()> {
         self.expect_byte(b'"', "expected string")?;
-        while self.string_char()?.is_some() {
+        loop {
+            let w = self.window();
+            let n = w
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(w.len());
+            self.advance(n);
             self.pace()?;
+            if n == w.len() && !w.is_empty() {
+                // The window held none of the bytes looked for: scan the next one.
+                continue;
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.bump();
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.bump();
+                    self.escape()?;
+                }
+                Some(_) => return Err(err(self.pos, "control character in string")),
+                None => return Err(err(self.pos, "unterminated string")),
+            }
         }
-        self.bump();
-        Ok(())
     }
 
     fn digits(&mut self) -> Result<()> {
@@ -510,7 +631,7 @@ impl<'a> Object<'a> {
     ) -> Result<ControlFlow<B>> {
         for_each_item(self.v, b'}', "expected ',' or '}'", |c| {
             let kstart = c.pos;
-            c.string()?;
+            c.skip_string()?;
             let key = Str {
                 v: c.span_from(kstart),
             };
@@ -518,22 +639,34 @@ impl<'a> Object<'a> {
             c.expect_byte(b':', "expected ':'")?;
             c.ws();
             let vstart = c.pos;
-            c.value(0)?;
+            c.skip_value()?;
             Ok(f(key, c.span_from(vstart)))
         })
     }
 
     /// Looks up `key`. A key present more than once is an error.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value<'a>>> {
-        let mut found: Option<Value<'a>> = None;
+        let [v] = self.get_all([key])?;
+        Ok(v)
+    }
+
+    /// Looks up several keys in one walk of the object. A key present more than once is an
+    /// error.
+    pub(crate) fn get_all<const N: usize>(
+        &self,
+        keys: [&[u8]; N],
+    ) -> Result<[Option<Value<'a>>; N]> {
+        let mut found: [Option<Value<'a>>; N] = [None; N];
         let mut dup: Option<usize> = None;
         let r = self.for_each(|k, v| {
-            if k.eq_bytes(key) {
-                if found.is_some() {
-                    dup = Some(k.v.start);
-                    return ControlFlow::Break(());
+            for (key, slot) in keys.iter().zip(found.iter_mut()) {
+                if k.eq_bytes(key) {
+                    if slot.is_some() {
+                        dup = Some(k.v.start);
+                        return ControlFlow::Break(());
+                    }
+                    *slot = Some(v);
                 }
-                found = Some(v);
             }
             ControlFlow::Continue(())
         })?;
@@ -545,7 +678,12 @@ impl<'a> Object<'a> {
 
     /// Looks up `key`, which must be present.
     pub(crate) fn require(&self, key: &'static [u8], what: &'static str) -> Result<Value<'a>> {
-        self.get(key)?.ok_or(err(self.v.start, what))
+        self.get(key)?.ok_or_else(|| self.missing(what))
+    }
+
+    /// The error for a required member that is missing: `what` at the object's start.
+    pub(crate) fn missing(&self, what: &'static str) -> Error {
+        err(self.v.start, what)
     }
 }
 
@@ -563,7 +701,7 @@ impl<'a> Array<'a> {
     ) -> Result<ControlFlow<B>> {
         for_each_item(self.v, b']', "expected ',' or ']'", |c| {
             let vstart = c.pos;
-            c.value(0)?;
+            c.skip_value()?;
             Ok(f(c.span_from(vstart)))
         })
     }
@@ -620,6 +758,13 @@ impl<'a> Str<'a> {
 
     /// Whether the decoded string equals `key` (compared as UTF-8 bytes).
     pub(crate) fn eq_bytes(&self, key: &[u8]) -> bool {
+        // Without escapes the string's bytes are its UTF-8 encoding.
+        let raw = self.v.raw();
+        if let Some(inner) = raw.get(1..raw.len().saturating_sub(1)) {
+            if !inner.contains(&b'\\') {
+                return inner == key;
+            }
+        }
         let mut rest = key;
         let r = self.for_each_char(|ch| {
             let mut buf = [0u8; 4];

@@ -163,7 +163,7 @@ pub(crate) struct RootfsLayer {
 /// A parsed OCI image manifest (Generation B).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ImageManifest<'a> {
-    root: Object<'a>,
+    layers: json::Array<'a>,
 }
 
 impl<'a> ImageManifest<'a> {
@@ -177,20 +177,23 @@ impl<'a> ImageManifest<'a> {
     /// every chunk blob of an image.
     pub(crate) fn parse_polled(doc: &'a [u8], poll: &'a dyn json::Poll) -> Result<Self> {
         let root = json::parse_polled(doc, poll)?.as_object()?;
-        let version = root
-            .require(b"schemaVersion", "missing schemaVersion")?
+        // One walk: the layers array is most of the document.
+        let [version, layers] = root.get_all([b"schemaVersion", b"layers"])?;
+        let version = version
+            .ok_or_else(|| root.missing("missing schemaVersion"))?
             .as_i64()?;
         if version != OCI_SCHEMA_VERSION {
             return Err(Error::UnsupportedSchemaVersion(version));
         }
-        root.require(b"layers", "missing layers")?.as_array()?;
-        Ok(Self { root })
+        let layers = layers
+            .ok_or_else(|| root.missing("missing layers"))?
+            .as_array()?;
+        Ok(Self { layers })
     }
 
     /// Finds the first layer with the PuzzleFS rootfs media type.
     pub(crate) fn rootfs_layer(&self) -> Result<RootfsLayer> {
-        let layers = self.root.require(b"layers", "missing layers")?.as_array()?;
-        find_first(layers, Error::NoRootfsLayer, |l| {
+        find_first(self.layers, Error::NoRootfsLayer, |l| {
             let obj = l.as_object()?;
             let mt = obj
                 .require(b"mediaType", "layer without mediaType")?

@@ -176,6 +176,53 @@ fn json_numbers_and_duplicates() {
     assert_eq!(v.get(b"b").unwrap().unwrap().as_u64().unwrap(), 2);
 }
 
+/// Values longer than the scanner's window ([`json::POLL_BYTES`]), with quotes, escapes and
+/// brackets placed on the window's edges: validating and walking see the same members.
+#[test]
+fn json_long_values_and_walks() {
+    let w = json::POLL_BYTES;
+    for shift in [0usize, 1, 2, 3, 5] {
+        // A long string with an escaped quote and backslash near each window edge.
+        let mut s = String::new();
+        while s.len() < 3 * w {
+            s.push_str(&"x".repeat(w - shift - 2));
+            s.push_str(r#"\\\"\u00e9é"#);
+        }
+        let num = "7".repeat(w + shift);
+        let nested = format!("[{}{}]", "[\"]\",{\"}\":[]}],".repeat(w / 16), "1");
+        let doc = format!(
+            r#"{{"s": "{s}", "n": {num}, "arr": {nested}, "k\u0065y": "v", "z": [{{"a": "{s}"}}, 2]}}"#
+        );
+        let o = json::parse(doc.as_bytes()).unwrap().as_object().unwrap();
+        let [n, key, z, sv] = o.get_all([b"n", b"key", b"z", b"s"]).unwrap();
+        assert_eq!(n.unwrap().raw(), num.as_bytes());
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            key.unwrap().as_str().unwrap().decode(&mut buf).unwrap(),
+            b"v"
+        );
+        let mut items = Vec::new();
+        let _ = z
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .for_each(|v| {
+                items.push(v.raw().len());
+                ControlFlow::<()>::Continue(())
+            })
+            .unwrap();
+        assert_eq!(items, [s.len() + 9, 1]);
+        assert_eq!(sv.unwrap().raw().len(), s.len() + 2);
+        assert!(o.get(b"arr").unwrap().unwrap().as_array().is_ok());
+        assert!(o.get(b"missing").unwrap().is_none());
+    }
+    // A control character or a bad escape after a long run of plain bytes is still refused.
+    for bad in ["\u{1}", "\\q"] {
+        let doc = format!("\"{}{}\"", "a".repeat(w + 3), bad);
+        assert!(json::parse(doc.as_bytes()).is_err(), "{bad:?}");
+    }
+}
+
 // ---- digests, names, extents ----
 
 #[test]
