@@ -637,29 +637,30 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
     /// extent at its blob.
     fn blobs(&mut self) -> Result<()> {
         let n = self.t.extents.len();
-        let mut order: A::Vec<u32> = TableVec::new();
+        let bufs = self.bufs;
+        // Each extent's index with the first 8 bytes of its digest, big-endian: the order of the
+        // prefixes is the digests' order, and the whole digests are compared only on a tie.
+        let mut order: A::Vec<(u64, u32)> = TableVec::new();
         self.budget.reserve(&mut order, n)?;
         for i in 0..n {
             self.tick()?;
-            order.try_push(idx(i)?)?;
+            let d = extent_digest(bufs, self.t.extents.as_slice(), i);
+            let mut prefix = [0u8; 8];
+            if let Some(p) = d.get(..8) {
+                prefix.copy_from_slice(p);
+            }
+            order.try_push((u64::from_be_bytes(prefix), idx(i)?))?;
         }
-        let bufs = self.bufs;
-        {
-            let ext = self.t.extents.as_slice();
-            let digest = |i: &u32| -> &[u8] {
-                ext.get(*i as usize).map_or(&[], |e| {
-                    let buf = bufs.get((e.flags >> BUF_SHIFT) as usize).copied();
-                    digest_at(buf.unwrap_or(&[]), e.blob)
-                })
-            };
-            sort_by(order.as_mut_slice(), self.env, |a, b| {
-                digest(a).cmp(digest(b))
-            })?;
-        }
+        let ext = self.t.extents.as_slice();
+        sort_by(order.as_mut_slice(), self.env, |a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                extent_digest(bufs, ext, a.1 as usize).cmp(extent_digest(bufs, ext, b.1 as usize))
+            })
+        })?;
         let mut prev: Option<Digest> = None;
         for k in 0..n {
             self.tick()?;
-            let i = *order.as_slice().get(k).ok_or(Error::CountOverflow)? as usize;
+            let i = order.as_slice().get(k).ok_or(Error::CountOverflow)?.1 as usize;
             let e = *self
                 .t
                 .extents
@@ -712,6 +713,15 @@ fn mkdev(ino: u64, major: u64, minor: u64) -> Result<u64> {
         return Err(Error::BadDevice { ino });
     }
     Ok((major << 20) | minor)
+}
+
+/// The digest bytes of extent `i` (empty if it has none): the extent's `blob` is still the word
+/// offset of the digest in the message buffer its flags name.
+fn extent_digest<'b>(bufs: &[&'b [u8]], ext: &[Extent], i: usize) -> &'b [u8] {
+    ext.get(i).map_or(&[], |e| {
+        let buf = bufs.get((e.flags >> BUF_SHIFT) as usize).copied();
+        digest_at(buf.unwrap_or(&[]), e.blob)
+    })
 }
 
 /// The 32 digest bytes at word `at` of `buf`.
