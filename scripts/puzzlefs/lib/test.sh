@@ -79,6 +79,7 @@ t_data_disk() {
 	fi
 	if [ -f "$PZ_REPO/$SELFTESTS/vm-tests.sh" ]; then
 		install -m 0755 "$PZ_REPO/$SELFTESTS/vm-tests.sh" "$staging/vm-tests.sh"
+		install -m 0644 "$PZ_REPO/$SELFTESTS/vm-lib.sh" "$staging/vm-lib.sh"
 	fi
 	local size_mb
 	size_mb=$(( $(du -sm "$staging" | cut -f1) * 3 / 2 + 64 ))

@@ -30,6 +30,7 @@
 #                                  mutated, digests fixed up)
 #   hostile.txt, hostile-scale.txt their case lists (formats: hostile.py)
 #   hostile-tests.sh               the in-VM runner of the hostile cases
+#   vm-lib.sh                      the result helpers the runners source
 #   stamp                          the input hash this folder was built from
 # Identical valid blobs are hard-linked across images (keep links when
 # copying: mkfs.ext4 -d, cp -a, tar do).
@@ -79,7 +80,7 @@ input_hash() {
 	{
 		cat "$HERE/mktrees.py" "$HERE/manifest.py" "$HERE/pfsimg.py" \
 			"$HERE/build-images.sh" "$HERE/vm-tests.sh" \
-			"$HERE/hostile.py" "$HERE/capnp_codec.py" "$HERE/hostile-tests.sh" \
+			"$HERE/hostile.py" "$HERE/capnp_codec.py" "$HERE/hostile-tests.sh" "$HERE/vm-lib.sh" \
 			"$AGENT_DIR/Cargo.toml" "$AGENT_DIR/Cargo.lock" "$AGENT_DIR"/src/*.rs
 		echo "hostile random $HOSTILE_RANDOM seed $HOSTILE_SEED"
 		sha256sum "$BUSYBOX" "$PUZZLEFS_NEW" "$PUZZLEFS_OLD"
@@ -102,7 +103,7 @@ AGENT="$AGENT_DIR/target/x86_64-unknown-linux-gnu/release/pfs-check"
 rm -rf "$OUT"
 mkdir -p "$OUT"/{bin,images,manifests,trees}
 cp "$AGENT" "$OUT/bin/pfs-check"
-cp "$HERE/vm-tests.sh" "$HERE/hostile-tests.sh" "$OUT/"
+cp "$HERE/vm-tests.sh" "$HERE/hostile-tests.sh" "$HERE/vm-lib.sh" "$OUT/"
 chmod 755 "$OUT/vm-tests.sh" "$OUT/hostile-tests.sh"
 
 # The source trees need a filesystem with >= 4 KiB xattr values and trusted./

@@ -51,33 +51,14 @@ command -v timeout >/dev/null 2>&1 && TO="timeout ${PFS_TIMEOUT:-600}"
 LIGHT=
 grep -qw 'pfs.hostile=0' /proc/cmdline 2>/dev/null && LIGHT=1
 
-PASS=0
-FAIL=0
-ok() { echo "PFS-TEST: ok $1"; PASS=$((PASS + 1)); }
-notok() { echo "PFS-TEST: not ok $1: $2"; FAIL=$((FAIL + 1)); }
-note() { echo "# $*"; }
+# ok, notok, note, run and the PASS/FAIL counts
+. "$(dirname "$0")/vm-lib.sh"
+
 # Seconds since boot with hundredths, for timings.
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 T0=$(now)
 section() { echo "# [$(since "$T0") s] extras: $*"; }
-
-# run NAME pfs-check-args...: the agent's result lines, counted
-run() {
-	_name=$1
-	shift
-	$TO "$A" "$@" </dev/null >"$TMP/out" 2>&1
-	_rc=$?
-	cat "$TMP/out"
-	_p=$(grep -c '^PFS-TEST: ok' "$TMP/out")
-	_f=$(grep -c '^PFS-TEST: not ok' "$TMP/out")
-	PASS=$((PASS + _p))
-	FAIL=$((FAIL + _f))
-	if [ "$_rc" != 0 ] && [ "$_f" = 0 ]; then
-		notok "$_name" "pfs-check $1 exited with status $_rc"
-	fi
-	return "$_rc"
-}
 
 # quiet_errno EXPECT FILE: the agent's read check, without its output; true if
 # the read ended as EXPECT (ok or an errno name)

@@ -9,6 +9,7 @@
 # Needs root (a loop mount), python3, a C compiler with a static libc.
 # Writes DISK's folder extras/ (the guest sees DATA/extras):
 #   extras-tests.sh           the in-VM runner of what follows
+#   vm-lib.sh                 the result helpers it sources (shared with vm-tests.sh)
 #   bin/pfs-verity            verity-helper.c, static
 #   bin/puzzlefs-0.2.0, bin/puzzlefs-0.1.0, lib/
 #                             the upstream CLIs and the shared libraries they
@@ -107,6 +108,7 @@ X=$MNT/extras
 rm -rf "$X"
 mkdir -p "$X/bin" "$X/lib"
 install -m 0755 "$HERE/extras-tests.sh" "$X/extras-tests.sh"
+install -m 0644 "$HERE/vm-lib.sh" "$X/vm-lib.sh"
 install -m 0755 "$HELPER" "$X/bin/pfs-verity"
 install -m 0755 "$PUZZLEFS_NEW" "$X/bin/puzzlefs-0.2.0"
 install -m 0755 "$PUZZLEFS_OLD" "$X/bin/puzzlefs-0.1.0"

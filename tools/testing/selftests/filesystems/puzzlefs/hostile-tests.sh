@@ -73,17 +73,14 @@ else
 	A=$(command -v pfs-check) || { echo "PFS-TEST: not ok hostile-setup: no pfs-check"; exit 1; }
 fi
 
-PASS=0
-FAIL=0
 NCASES=0
 MOUNTED=0
 REFUSED=0
 TIMEOUTS=0
 : >"$TMP/errnos"
 
-ok() { echo "PFS-TEST: ok $1"; PASS=$((PASS + 1)); }
-notok() { echo "PFS-TEST: not ok $1: $2"; FAIL=$((FAIL + 1)); }
-note() { echo "# $*"; }
+# ok, notok, note and the PASS/FAIL counts
+. "$(dirname "$0")/vm-lib.sh"
 
 # NOW: centiseconds since boot (no fork)
 now() {

@@ -61,28 +61,8 @@ command -v timeout >/dev/null 2>&1 && TO="timeout ${PFS_TIMEOUT:-600}"
 T0=$(date +%s)
 section() { echo "# [$(($(date +%s) - T0)) s] $*"; }
 
-PASS=0
-FAIL=0
-ok() { echo "PFS-TEST: ok $1"; PASS=$((PASS + 1)); }
-notok() { echo "PFS-TEST: not ok $1: $2"; FAIL=$((FAIL + 1)); }
-note() { echo "# $*"; }
-
-# run NAME pfs-check-args...: run the agent, show and count its result lines
-run() {
-	_name=$1
-	shift
-	$TO "$A" "$@" </dev/null >"$TMP/out" 2>&1
-	_rc=$?
-	cat "$TMP/out"
-	_p=$(grep -c '^PFS-TEST: ok' "$TMP/out")
-	_f=$(grep -c '^PFS-TEST: not ok' "$TMP/out")
-	PASS=$((PASS + _p))
-	FAIL=$((FAIL + _f))
-	if [ "$_rc" != 0 ] && [ "$_f" = 0 ]; then
-		notok "$_name" "pfs-check $1 exited with status $_rc"
-	fi
-	return "$_rc"
-}
+# ok, notok, note, run and the PASS/FAIL counts
+. "$(dirname "$0")/vm-lib.sh"
 
 opts() { # OCI_DIR(abs) DIGEST
 	echo "oci_root_dir=$1,image_manifest=$2"
