@@ -71,8 +71,8 @@ def parse(log):
     return recs, bad_lines, reports, done, clock
 
 
-SHORT = {"puzzlefs": "pfs", "puzzlefs-drop": "pfs-drop", "puzzlefs-zstd": "pfs-zstd", "squashfs": "sqfs",
-         "squashfs-zstd": "sqfs-zstd"}
+SHORT = {"puzzlefs": "pfs", "puzzlefs-drop": "pfs-drop", "puzzlefs-zstd": "pfs-zstd",
+         "puzzlefs-verity": "pfs-verity", "squashfs": "sqfs", "squashfs-zstd": "sqfs-zstd"}
 LW, CW = 42, 12
 
 

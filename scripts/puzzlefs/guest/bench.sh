@@ -14,7 +14,9 @@
 #   fuse=OCI_DIR:TAG           upstream `puzzlefs mount -f` from DATA/fuse (its dynamic loader
 #                              and libraries are there: the initramfs is busybox only)
 # UNSUPPORTED is an errno name: when the byte check fails with it, the filesystem is reported
-# unsupported and skipped instead of failed.
+# unsupported and skipped instead of failed. A puzzlefs SPEC with verity=require gets fs-verity
+# turned on for every blob of its oci_root_dir first (pfs-bench enable-verity, the data disk
+# remounted read-write for it, outside the timing; a second boot finds it done).
 #
 # Repetitions come from the kernel command line (pfs.reps=N, default 1). Repetition 0 is the
 # byte check of every filesystem; then each repetition runs every filesystem of the tree once,
@@ -74,6 +76,14 @@ for tree in $trees; do
 			fi
 			loops="$loops $dev"
 			spec=$(echo "$spec" | sed "s#loop=$img#$dev#")
+			;;
+		sys:puzzlefs:*verity=require*)
+			oci=$(echo "$spec" | sed -n 's/.*oci_root_dir=\([^,]*\).*/\1/p')
+			t0=$(now)
+			mount -o remount,rw "$data" &&
+				say "$tree $fs: $("$helper" enable-verity "$oci/blobs/sha256" 2>&1)" \
+					"in $(awk "BEGIN{print $(now) - $t0}") s"
+			mount -o remount,ro "$data" || say "$tree $fs: cannot remount $data read-only"
 			;;
 		tmpfs=*)
 			src=${spec#tmpfs=}

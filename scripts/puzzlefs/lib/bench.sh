@@ -8,6 +8,9 @@
 #   puzzlefs-drop   the same image mounted with blob_cache=drop (the chunk blobs are read with
 #                   RWF_DONTCACHE: each byte cached once; the default, keep, caches them too)
 #   puzzlefs-zstd   the same tree built with `build -c` (zstd seekable chunks)
+#   puzzlefs-verity a copy of the puzzlefs image whose blobs the guest gives fs-verity, mounted
+#                   with verity=require: the integrity chain's cost against puzzlefs (verity=on
+#                   on blobs without fs-verity, which checks nothing)
 #   erofs           file-backed EROFS (mount -t erofs /path/img), uncompressed: the reference
 #   erofs-lz4       the same, lz4 (bookworm's erofs-utils 1.5 cannot write zstd)
 #   squashfs        uncompressed, on a read-only loop device
@@ -150,12 +153,16 @@ bench_data() {
 	for t in "$@"; do
 		bench_tree "$t" "$st/trees/$t"
 		bench_images "$st/trees/$t" "$st/images/$t"
+		# A copy, not hard links: fs-verity is a property of the inode.
+		bench_cached "$st/images/$t/pfs-verity" "$(cat "$st/images/$t.stamp")" \
+			cp -a "$st/images/$t/pfs" "$st/images/$t/pfs-verity"
 		bench_lists "$st/trees/$t" "$st/lists/$t" "$nrand" "$npread"
 		img=/data/images/$t
 		d=$(bench_digest "$st/images/$t/pfs")
 		cat >>"$st/cases.txt.new" <<-EOF
 			$t puzzlefs sys:puzzlefs:none:oci_root_dir=$img/pfs,image_manifest=$d
 			$t puzzlefs-drop sys:puzzlefs:none:oci_root_dir=$img/pfs,image_manifest=$d,blob_cache=drop
+			$t puzzlefs-verity sys:puzzlefs:none:oci_root_dir=$img/pfs-verity,image_manifest=$d,verity=require
 			$t puzzlefs-zstd sys:puzzlefs:none:oci_root_dir=$img/pfs-zstd,image_manifest=$(bench_digest "$st/images/$t/pfs-zstd")
 			$t erofs sys:erofs:$img/erofs.img
 			$t erofs-lz4 sys:erofs:$img/erofs-lz4.img
@@ -175,7 +182,7 @@ bench_data() {
 		size_mb=$(( $(du -sm "$st" | cut -f1) * 11 / 10 + 256 ))
 		rm -f "$BENCH_DISK" "$BENCH_DISK.stamp"
 		step "make the ext4 bench disk (${size_mb} MiB)" "$PZ_LOGS/bench-disk.log" \
-			mkfs.ext4 -q -F -L pfsbench -d "$st" "$BENCH_DISK" "${size_mb}M"
+			mkfs.ext4 -q -F -L pfsbench -b 4096 -O verity -d "$st" "$BENCH_DISK" "${size_mb}M"
 		echo "$key" >"$BENCH_DISK.stamp"
 	fi
 }
