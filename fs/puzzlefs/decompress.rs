@@ -49,10 +49,17 @@ pub(crate) const MAX_WORKSPACES: usize = 4;
 /// Bytes of compressed input read at once: several frames, a whole plain chunk, at least.
 const INPUT_LEN: usize = MAX_PLAIN_COMPRESSED_SIZE as usize;
 
+/// Compressed bytes a seekable read takes in at least, from its first frame on, when the input
+/// buffer does not hold them yet: upstream writes frames of 4 KiB (about 1.5 KiB compressed), and
+/// the next folios of the file, or of its neighbours, which share chunks, want the frames that
+/// follow. The backing file's page cache holds them anyway.
+const INPUT_AHEAD: usize = 32 << 10;
+
 /// Bytes of the scratch buffer: a frame, or a whole plain chunk.
 const SCRATCH_LEN: usize = MAX_PLAIN_SIZE as usize;
 
 const _: () = assert!(INPUT_LEN >= MAX_COMPRESSED_FRAME_SIZE as usize);
+const _: () = assert!(INPUT_LEN >= INPUT_AHEAD);
 const _: () = assert!(SCRATCH_LEN >= MAX_FRAME_SIZE as usize);
 
 /// What one decompression needs, allocated once.
@@ -62,6 +69,9 @@ pub(crate) struct Workspace {
     scratch: KVVec<u8>,
     /// What `scratch` holds: the decompressed bytes of a plain chunk or of one frame.
     held: Held,
+    /// What `input` holds for seekable reads: `(blob, at, len)`, the compressed bytes
+    /// `[at, at + len)` of chunk `blob`.
+    input_at: Option<(u32, u64, usize)>,
 }
 
 /// What a workspace's scratch buffer holds.
@@ -88,6 +98,7 @@ impl Workspace {
                 input: KVVec::from_elem(0u8, INPUT_LEN, image_gfp())?,
                 scratch: KVVec::from_elem(0u8, SCRATCH_LEN, image_gfp())?,
                 held: Held::Nothing,
+                input_at: None,
             },
             image_gfp(),
         )?)
@@ -265,6 +276,7 @@ fn read_frames(
         input,
         scratch,
         held,
+        input_at,
     } = ws;
     let mut pos = off;
     while pos < end {
@@ -288,13 +300,30 @@ fn read_frames(
             };
         if cached {
             last = first;
-        } else {
+        } else if !matches!(*input_at, Some((b, at, len))
+            if b == blob_index && at <= f0.c_off && c_end <= at.saturating_add(len as u64))
+        {
+            // Read the wanted frames and, up to INPUT_AHEAD bytes in all, the frames after them.
+            let mut r_end = c_end;
+            let mut k = last + 1;
+            while let Some(f) = index.frame(k) {
+                let e = f.c_off.saturating_add(u64::from(f.c_len));
+                if e.saturating_sub(f0.c_off) > INPUT_AHEAD as u64 {
+                    break;
+                }
+                r_end = e;
+                k += 1;
+            }
             let c_len =
-                usize::try_from(c_end.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
+                usize::try_from(r_end.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
             let src_all = input.get_mut(..c_len).ok_or(EIO)?;
             let at = i64::try_from(f0.c_off).map_err(|_| EIO)?;
+            *input_at = None;
             blob.file.read_into_slice(src_all, at, cache)?;
+            *input_at = Some((blob_index, f0.c_off, c_len));
         }
+        // Where `input` starts in the chunk (unused when the scratch buffer holds the frame).
+        let base = input_at.map_or(f0.c_off, |(_, at, _)| at);
         for i in first..=last {
             let f = index.frame(i).ok_or(EIO)?;
             let d_len = f.d_len as usize;
@@ -311,8 +340,7 @@ fn read_frames(
                 frame: i,
             };
             if *held != held_here {
-                let s =
-                    usize::try_from(f.c_off.checked_sub(f0.c_off).ok_or(EIO)?).map_err(|_| EIO)?;
+                let s = usize::try_from(f.c_off.checked_sub(base).ok_or(EIO)?).map_err(|_| EIO)?;
                 let src = input
                     .get(s..s.saturating_add(f.c_len as usize))
                     .ok_or(EIO)?;
@@ -366,6 +394,7 @@ fn read_plain(
         Held::Plain { blob: b, size } if b == index => size,
         _ => {
             ws.held = Held::Nothing;
+            ws.input_at = None;
             let c_len = usize::try_from(blob.size).map_err(|_| EIO)?;
             let src = ws
                 .input
