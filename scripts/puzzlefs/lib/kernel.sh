@@ -150,11 +150,32 @@ kernel_fragments() {
 	printf '%s\n' "${f[@]}"
 }
 
+# kernel_config_ok FLAVOR OUT: every line of the flavour's fragments is in OUT/.config. Kconfig
+# silently drops what it cannot satisfy (a wrong rustc drops CONFIG_RUST), and any make in the
+# build folder may rewrite .config (syncconfig), so this is checked before and after each build.
+kernel_config_ok() {
+	local flavor=$1 out=$2 frags=() f line sym
+	mapfile -t frags < <(kernel_fragments "$flavor")
+	[ -f "$out/.config" ] || return 1
+	for f in "${frags[@]}"; do
+		while read -r line; do
+			case $line in
+			CONFIG_*=n) sym=${line%%=*}
+				! grep -qE "^$sym=[ym]" "$out/.config" || { log "$f: $line is not in $out/.config"; return 1; } ;;
+			CONFIG_*) grep -qx "$line" "$out/.config" || { log "$f: $line is not in $out/.config"; return 1; } ;;
+			esac
+		done <"$PZ_REPO/$f"
+	done
+}
+
 kernel_config() {
-	local flavor=$1 out=$2 frags=() f line sym hash
+	local flavor=$1 out=$2 frags=() f hash
 	mapfile -t frags < <(kernel_fragments "$flavor")
 	hash=$(cd "$PZ_REPO" && cat "${frags[@]}" | sha256sum | cut -c1-16)
-	[ "$(cat "$out/.pz-config" 2>/dev/null)" = "$hash" ] && return 0
+	if [ "$(cat "$out/.pz-config" 2>/dev/null)" = "$hash" ]; then
+		kernel_config_ok "$flavor" "$out" && return 0
+		log "the $flavor kernel's .config lost fragment options: configuring it again"
+	fi
 	mkdir -p "$out"
 	(
 		cd "$KTREE"
@@ -163,17 +184,8 @@ kernel_config() {
 			$(for f in "${frags[@]}"; do echo "$PZ_REPO/$f"; done)
 		"${KMAKE[@]}" O="$out" olddefconfig
 	) >"$PZ_LOGS/config-$flavor.log" 2>&1 || { tail -20 "$PZ_LOGS/config-$flavor.log"; die "kernel configuration failed"; }
-	# Kconfig silently drops what it cannot satisfy (a wrong rustc drops CONFIG_RUST): check that
-	# every line of the fragments survived.
-	for f in "${frags[@]}"; do
-		while read -r line; do
-			case $line in
-			CONFIG_*=n) sym=${line%%=*}
-				! grep -qE "^$sym=[ym]" "$out/.config" || die "$f: $line did not survive olddefconfig" ;;
-			CONFIG_*) grep -qx "$line" "$out/.config" || die "$f: $line did not survive olddefconfig (see $PZ_LOGS/config-$flavor.log)" ;;
-			esac
-		done <"$PZ_REPO/$f"
-	done
+	kernel_config_ok "$flavor" "$out" ||
+		die "the $flavor kernel's fragments did not survive olddefconfig (see $PZ_LOGS/config-$flavor.log)"
 	echo "$hash" >"$out/.pz-config"
 }
 
@@ -186,6 +198,7 @@ kernel_build() {
 	kernel_config "$flavor" "$KOUT"
 	step "build the $flavor kernel (make -j2 bzImage)" "$PZ_LOGS/build-$flavor.log" \
 		"${KMAKE[@]}" -C "$KTREE" O="$KOUT" -j"${PUZZLEFS_JOBS:-2}" bzImage
+	kernel_config_ok "$flavor" "$KOUT" || die "the $flavor kernel's .config changed during its build"
 	KIMAGE=$KOUT/arch/x86/boot/bzImage
 	# Once per set of bindings (about 20 s).
 	local bh
