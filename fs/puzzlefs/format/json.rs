@@ -117,23 +117,26 @@ impl<'a> Cursor<'a> {
         self.pos = self.pos.saturating_add(n).min(self.doc.len());
     }
 
+    /// Moves the cursor to the next byte for which `stop` is true and returns it (`None` at the
+    /// end of the document), polling after each window of [`POLL_BYTES`].
+    fn scan_to(&mut self, stop: impl Fn(u8) -> bool) -> Result<Option<u8>> {
+        loop {
+            let w = self.window();
+            let n = w.iter().position(|&b| stop(b));
+            self.advance(n.unwrap_or(w.len()));
+            self.pace()?;
+            if n.is_some() || w.is_empty() {
+                return Ok(self.peek());
+            }
+        }
+    }
+
     /// Moves past the string at the cursor without decoding it, whose escapes are already
     /// known to be valid: only a backslash's next byte is skipped.
     fn skip_string(&mut self) -> Result<()> {
         self.expect_byte(b'"', "expected string")?;
         loop {
-            let w = self.window();
-            let n = w
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\')
-                .unwrap_or(w.len());
-            self.advance(n);
-            self.pace()?;
-            if n == w.len() && !w.is_empty() {
-                // The window held none of the bytes looked for: scan the next one.
-                continue;
-            }
-            match self.peek() {
+            match self.scan_to(|b| b == b'"' || b == b'\\')? {
                 Some(b'"') => {
                     self.bump();
                     return Ok(());
@@ -156,35 +159,16 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             Some(b'"') => return self.skip_string(),
             Some(b'{' | b'[') => {}
-            Some(_) => loop {
+            Some(_) => {
                 // A number or a literal: up to the next delimiter or the end.
-                let w = self.window();
-                let n = w
-                    .iter()
-                    .position(|&b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                    .unwrap_or(w.len());
-                self.advance(n);
-                self.pace()?;
-                if n < w.len() || w.is_empty() {
-                    return Ok(());
-                }
-            },
+                self.scan_to(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))?;
+                return Ok(());
+            }
             None => return Err(err(self.pos, "unexpected end")),
         }
         let mut depth = 0usize;
         loop {
-            let w = self.window();
-            let n = w
-                .iter()
-                .position(|&b| matches!(b, b'"' | b'{' | b'[' | b'}' | b']'))
-                .unwrap_or(w.len());
-            self.advance(n);
-            self.pace()?;
-            if n == w.len() && !w.is_empty() {
-                // The window held none of the bytes looked for: scan the next one.
-                continue;
-            }
-            match self.peek() {
+            match self.scan_to(|b| matches!(b, b'"' | b'{' | b'[' | b'}' | b']'))? {
                 Some(b'"') => self.skip_string()?,
                 Some(b'{' | b'[') => {
                     depth = depth.saturating_add(1);
@@ -378,18 +362,7 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Result<()> {
         self.expect_byte(b'"', "expected string")?;
         loop {
-            let w = self.window();
-            let n = w
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(w.len());
-            self.advance(n);
-            self.pace()?;
-            if n == w.len() && !w.is_empty() {
-                // The window held none of the bytes looked for: scan the next one.
-                continue;
-            }
-            match self.peek() {
+            match self.scan_to(|b| b == b'"' || b == b'\\' || b < 0x20)? {
                 Some(b'"') => {
                     self.bump();
                     return Ok(());
