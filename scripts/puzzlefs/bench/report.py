@@ -100,6 +100,9 @@ def main(argv):
     log, cases_path, out = argv[:3]
     meta = dict(a.split("=", 1) for a in argv[3:] if "=" in a)
     cases = read_cases(cases_path)
+    if meta.get("only"):
+        keep = meta["only"].split(",")
+        cases = [c for c in cases if c["fs"] in keep]
     recs, bad_lines, reports, done, clock = parse(log)
     meta["guest_clocksource"] = clock
     problems = []

@@ -18,7 +18,8 @@
 # turned on for every blob of its oci_root_dir first (pfs-bench enable-verity, the data disk
 # remounted read-write for it, outside the timing; a second boot finds it done).
 #
-# Repetitions come from the kernel command line (pfs.reps=N, default 1). Repetition 0 is the
+# Repetitions come from the kernel command line (pfs.reps=N, default 1); pfs.only=FS,FS...
+# keeps only the cases of those filesystems. Repetition 0 is the
 # byte check of every filesystem; then each repetition runs every filesystem of the tree once,
 # interleaved, so that a slow phase of the host spreads over all of them. The timed work is
 # done by pfs-bench, which prints the "PFS-BENCH {json}" lines the host collects. The run ends
@@ -28,9 +29,11 @@ data=$1
 here=$(dirname "$0")
 helper=$here/pfs-bench
 reps=1
+only=""
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	pfs.reps=*) reps=${arg#pfs.reps=} ;;
+	pfs.only=*) only=,${arg#pfs.only=}, ;;
 	esac
 done
 
@@ -64,6 +67,10 @@ for tree in $trees; do
 	grep "^$tree " "$cases" >/tmp/bench-tree-cases
 	: >/tmp/bench-tree-specs
 	while read -r t fs spec unsup; do
+		case $only in
+		"" | *",$fs,"*) ;;
+		*) continue ;;
+		esac
 		case $spec in
 		sys:*:loop=*)
 			img=${spec#*:loop=}

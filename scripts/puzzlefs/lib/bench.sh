@@ -28,7 +28,8 @@
 # filesystem that cannot be measured, makes `run bench` fail.
 #
 # Settings: PUZZLEFS_BENCH_REPS (default 5; --smoke: 1), PUZZLEFS_BENCH_TREES (default
-# "debian small large"), PUZZLEFS_BENCH_TIMEOUT (seconds), PUZZLEFS_VM_MEM (default 4096 here:
+# "debian small large"), PUZZLEFS_BENCH_FS (a comma-separated list of the filesystems above to
+# measure, default all; erofs, the reference, is always kept), PUZZLEFS_BENCH_TIMEOUT (seconds), PUZZLEFS_VM_MEM (default 4096 here:
 # the tmpfs copy lives in the guest's RAM).
 #
 # Cache: $PZ_CACHE/bench/<smoke|full>/staging (trees, images, lists, the FUSE binary; the data
@@ -203,7 +204,7 @@ bench_clock_args() {
 }
 
 cmd_bench() {
-	local smoke=0 set=full reps trees tmo t0 work console json rc
+	local smoke=0 set=full reps trees tmo t0 work console json rc only=""
 	case ${1:-} in
 	--smoke) smoke=1; set=smoke ;;
 	"") ;;
@@ -221,6 +222,10 @@ cmd_bench() {
 		reps=${PUZZLEFS_BENCH_REPS:-5} trees=${PUZZLEFS_BENCH_TREES:-debian small large}
 		tmo=${PUZZLEFS_BENCH_TIMEOUT:-21600}
 	fi
+	if [ -n "${PUZZLEFS_BENCH_FS:-}" ]; then
+		only=$(printf '%s' "erofs,$PUZZLEFS_BENCH_FS" | tr ', ' '\n\n' | awk 'NF && !seen[$0]++' |
+			paste -sd, -)
+	fi
 	# shellcheck disable=SC2086
 	bench_data "$set" $trees
 	kernel_build demo
@@ -233,13 +238,13 @@ cmd_bench() {
 	# Informational kernel messages (every mount prints one) would go to the serial console
 	# synchronously and count in the mount times: loglevel=5 keeps warnings and worse only.
 	PUZZLEFS_VM_MEM=${PUZZLEFS_VM_MEM:-4096} vm_run "$KIMAGE" "$work/initramfs.cpio.gz" \
-		"pfs.mode=bench pfs.reps=$reps loglevel=5 $(bench_clock_args)" "$console" "$tmo" \
+		"pfs.mode=bench pfs.reps=$reps${only:+ pfs.only=$only} loglevel=5 $(bench_clock_args)" "$console" "$tmo" \
 		"$BENCH_DISK"
 	mkdir -p "$PZ_CACHE/bench/results"
 	json=$PZ_CACHE/bench/results/bench-$set-$(date -u +%Y%m%dT%H%M%SZ).json
 	set +e
 	python3 "$BENCH_DIR/report.py" "$console" "$BENCH_CASES" "$json" \
-		"set=$set" "reps=$reps" "trees=$trees" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		"set=$set" "reps=$reps" "trees=$trees" "only=$only" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"host=$(uname -srm), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
 		"accel=$(vm_accel "$KIMAGE" "$work/initramfs.cpio.gz")" "vm_mem_mb=${PUZZLEFS_VM_MEM:-4096}" \
 		"commit=$(git -C "$PZ_REPO" rev-parse --short HEAD 2>/dev/null || echo none)" \
