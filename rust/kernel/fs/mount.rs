@@ -260,6 +260,34 @@ impl RegularFile {
         }
     }
 
+    /// Starts reading bytes `[pos, pos + len)` of the file into its page cache and returns
+    /// without waiting for them (`vfs_fadvise()` with `POSIX_FADV_WILLNEED`): a later read of
+    /// the range finds its folios present or under I/O. Pages already cached are skipped; the
+    /// file's filesystem may read less than asked (generic readahead stops at its device's
+    /// largest request). A hint: nothing is read for files without a page cache.
+    pub fn will_need(&self, pos: i64, len: i64) -> Result {
+        if pos < 0 || len <= 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The file is open for the life of `self`; `vfs_fadvise` neither keeps it nor
+        // needs any lock held. WILLNEED does not check permissions (the opener's were checked
+        // at open); the reads it starts complete in the background and touch only the page
+        // cache of the file.
+        let r = unsafe {
+            bindings::vfs_fadvise(
+                self.file.as_ptr(),
+                pos,
+                len,
+                bindings::POSIX_FADV_WILLNEED as crate::ffi::c_int,
+            )
+        };
+        if r < 0 {
+            Err(Error::from_errno(r))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Fills `buf` with the file's bytes from position `pos` with one read call (repeated only
     /// if it returns short), as [`Self::read_into_folios`] does for folios; `cache` as there. A
     /// file too short for that is `EIO`.
