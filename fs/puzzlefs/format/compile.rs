@@ -46,7 +46,7 @@ use crate::format::rootfs::{MANIFEST_VERSION_A, MANIFEST_VERSION_B};
 use crate::format::sort::{any_pair, sort_by};
 use crate::format::tables::{
     check_name, check_symlink, check_xattr, Alloc, Blob, Dirent, Extent, Inode, Kind, TableVec,
-    Tables, Xattr, EXTENT_COMPRESSED, MAJOR_MAX, MINOR_MAX, PERMISSION_MASK, ROOT_INO,
+    Tables, Xattr, EXTENT_COMPRESSED, MAJOR_MAX, MINOR_MAX, NO_BLOB, PERMISSION_MASK, ROOT_INO,
     XATTR_LIST_MAX,
 };
 use crate::format::{digest_from_bytes, manifest_capnp, Digest, Error, Result, DIGEST_LEN};
@@ -675,6 +675,7 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
                     Blob {
                         digest: d,
                         verity: None,
+                        next: NO_BLOB,
                     },
                 )?;
                 prev = Some(d);
@@ -683,6 +684,37 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
             if let Some(slot) = self.t.extents.as_mut_slice().get_mut(i) {
                 slot.blob = blob;
                 slot.flags = e.flags & EXTENT_COMPRESSED;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets each blob's successor in the chunk stream ([`Blob::next`]): the first file, in inode
+    /// order, whose extents go on from the blob to another one names it. One pass over the
+    /// extents.
+    fn successors(&mut self) -> Result<()> {
+        for n in 0..self.t.inodes.len() {
+            let Some(node) = self.t.inodes.as_slice().get(n) else {
+                break;
+            };
+            if node.kind != Kind::File {
+                continue;
+            }
+            let (first, end) = node.range(Kind::File);
+            let mut prev = None;
+            for i in first..end {
+                self.tick()?;
+                let Some(b) = self.t.extents.as_slice().get(i).map(|e| e.blob) else {
+                    break;
+                };
+                if let Some(a) = prev.filter(|&a| a != b) {
+                    if let Some(blob) = self.t.blobs.as_mut_slice().get_mut(a as usize) {
+                        if blob.next == NO_BLOB {
+                            blob.next = b;
+                        }
+                    }
+                }
+                prev = Some(b);
             }
         }
         Ok(())
@@ -854,6 +886,7 @@ pub(crate) fn compile<A: Alloc, E: Env>(
     c.merge()?;
     c.walk()?;
     c.blobs()?;
+    c.successors()?;
     if version == MANIFEST_VERSION_B {
         let r = root.get_root::<rootfs_b::Reader<'_>>()?;
         for e in r.get_fs_verity_data()?.iter() {

@@ -29,9 +29,13 @@
 //! - a symlink's target is `bytes[first..first + size]`, valid ([`check_symlink`]);
 //! - an inode's xattrs are `xattrs[xattr_first..xattr_first + xattr_count]`, sorted by name,
 //!   names unique and valid, values at most [`XATTR_SIZE_MAX`] bytes;
-//! - blobs are sorted by digest and distinct.
+//! - blobs are sorted by digest and distinct; a blob's `next` is [`NO_BLOB`] or a blob index of
+//!   the table.
 
 use crate::format::{Digest, Error, NameError, Result};
+
+/// [`Blob::next`] of a blob that no file continues into another.
+pub(crate) const NO_BLOB: u32 = u32::MAX;
 
 /// Inode number of the root directory.
 pub(crate) const ROOT_INO: u64 = 1;
@@ -194,7 +198,7 @@ impl Inode {
         self.xattr_count = count;
     }
 
-    fn range(&self, kind: Kind) -> (usize, usize) {
+    pub(crate) fn range(&self, kind: Kind) -> (usize, usize) {
         if self.kind != kind {
             return (0, 0);
         }
@@ -256,6 +260,11 @@ pub(crate) struct Blob {
     pub(crate) digest: Digest,
     /// The fs-verity digest the image records for it, if any.
     pub(crate) verity: Option<Digest>,
+    /// The blob that follows it in the image's stream of chunks, as the first file whose
+    /// extents go on from this blob to another one shows ([`NO_BLOB`] if none does). The
+    /// builder cuts the concatenated contents of the files into chunks, so this is where a
+    /// reader of consecutive files goes next: the read path starts reading it ahead.
+    pub(crate) next: u32,
 }
 
 /// Totals of the reachable tree, for statfs and the mount message.
@@ -380,6 +389,12 @@ impl<A: Alloc> Tables<A> {
     /// Blob `index` of [`Extent::blob`].
     pub(crate) fn blob(&self, index: u32) -> Option<&Blob> {
         self.blobs.as_slice().get(index as usize)
+    }
+
+    /// The blob that follows blob `index` in the chunk stream ([`Blob::next`]), if known.
+    pub(crate) fn next_blob(&self, index: u32) -> Option<u32> {
+        let next = self.blob(index)?.next;
+        (next != NO_BLOB && self.blob(next).is_some()).then_some(next)
     }
 
     /// Number of distinct chunk blobs.

@@ -905,10 +905,16 @@ fn run_single_with(gen: Generation, tree: TreeFn, seed: u64, zstd: bool) {
         assert!(frames > 0);
         eprintln!("{gen:?}: {frames} compressed frames agree with upstream's decompressor");
     }
+    let linked = t
+        .blobs
+        .iter()
+        .filter(|b| b.next != crate::format::tables::NO_BLOB)
+        .count();
     eprintln!(
-        "{gen:?} seed {seed}: {inodes} inodes, {paths} paths agree; {} table bytes for {} metadata bytes",
+        "{gen:?} seed {seed}: {inodes} inodes, {paths} paths agree; {} table bytes for {} metadata bytes; {linked} of {} blobs have a successor",
         t.stats().table_bytes,
-        t.stats().metadata_bytes
+        t.stats().metadata_bytes,
+        t.blobs.len()
     );
 }
 

@@ -360,6 +360,27 @@ pub(crate) fn check_invariants(t: &HostTables) -> Result<(), String> {
     if blobs.windows(2).any(|w| w[0].digest >= w[1].digest) {
         return Err("blobs not sorted or not distinct".into());
     }
+    // Successors: a blob's `next` is a blob some file goes on to from it, and a blob that a
+    // file goes on from has one.
+    let mut steps = alloc::collections::BTreeSet::new();
+    for node in t.inodes.iter().filter(|n| n.kind == Kind::File) {
+        for w in t.extents(node).windows(2) {
+            if w[0].blob != w[1].blob {
+                steps.insert((w[0].blob, w[1].blob));
+            }
+        }
+    }
+    let sources: alloc::collections::BTreeSet<u32> = steps.iter().map(|s| s.0).collect();
+    for (i, b) in blobs.iter().enumerate() {
+        let i = i as u32;
+        if b.next == format::tables::NO_BLOB {
+            if sources.contains(&i) {
+                return Err(format!("blob {i} has no successor, but a file goes on from it"));
+            }
+        } else if !steps.contains(&(i, b.next)) {
+            return Err(format!("blob {i}: no file goes on from it to its successor {}", b.next));
+        }
+    }
     // Totals.
     let s = t.stats();
     if (s.inodes, s.dirs, s.files, s.data_bytes)
