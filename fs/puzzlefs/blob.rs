@@ -188,6 +188,8 @@ struct BlobSlot {
     failed: AtomicI32,
     /// Whether its layout was found invalid.
     layout_failed: AtomicBool,
+    /// Whether the read path has read it ahead whole ([`BlobStore::first_touch`]).
+    touched: AtomicBool,
 }
 
 impl BlobSlot {
@@ -198,6 +200,7 @@ impl BlobSlot {
             layout: AtomicPtr::new(core::ptr::null_mut()),
             failed: AtomicI32::new(0),
             layout_failed: AtomicBool::new(false),
+            touched: AtomicBool::new(false),
         }
     }
 }
@@ -438,6 +441,14 @@ impl BlobStore {
         // SAFETY: `slot.layout` follows the rule of `BlobSlot`'s pointers, and the slot lives
         // as long as `self`.
         Ok(unsafe { publish(&slot.layout, boxed) }.0)
+    }
+
+    /// Returns `true` to the first caller for chunk blob `index` in this mount, `false` to every
+    /// later one: the read path reads a blob ahead whole once.
+    pub(crate) fn first_touch(&self, index: u32) -> bool {
+        self.slots
+            .get(index as usize)
+            .is_some_and(|slot| !slot.touched.swap(true, Ordering::Relaxed))
     }
 
     /// Opens a file of the image directory by its relative name.

@@ -14,7 +14,21 @@
 //! [`crate::decompress`]). A piece that cannot be read fails its folio (`EIO`) with one
 //! rate-limited message; the others are still read.
 //!
+//! Waiting is kept off the copies by reading ahead in the blobs. Before a readahead window is
+//! filled, the backing reads of all its pieces are started at once and not waited for
+//! ([`RegularFile::will_need`]); a window that reads a blob from its start for the first time
+//! also starts the rest of that blob and the whole of the blob the image's chunk stream goes
+//! on to. The copies then find their data read, or on its way. An image file read in order
+//! gets the same from its filesystem's readahead; an image of one file per chunk does not,
+//! since every blob starts with no readahead state. Asynchronous `kiocb` reads with completions,
+//! as EROFS's file-backed mode issues, would not overlap more: a buffered read of the lower
+//! filesystem completes before it returns even when given a completion (only io_uring's
+//! `IOCB_WAITQ` protocol returns early, to be restarted from a wait queue callback), and direct
+//! I/O, which does complete later, needs blob and folio offsets aligned to the lower device's
+//! blocks, which chunks at arbitrary offsets are not.
+//!
 //! [`RegularFile::read_into_folios`]: kernel::fs::mount::RegularFile::read_into_folios
+//! [`RegularFile::will_need`]: kernel::fs::mount::RegularFile::will_need
 
 use crate::{
     blob::OpenBlob,
@@ -32,7 +46,7 @@ use kernel::{
         address_space::{AddressSpaceOperations, ReadaheadControl},
         folio::LockedFolio,
         inode::INode,
-        mount::{FolioRange, MAX_FOLIO_RANGES},
+        mount::{FolioRange, ReadCache, MAX_FOLIO_RANGES},
     },
     prelude::*,
 };
@@ -47,6 +61,20 @@ fn open_chunk(info: &SbInfo, ino: u64, index: u32) -> Result<OpenBlob<'_>> {
         info.report(format_args!("inode {ino}: chunk blob {hex}: {e}"));
         EIO
     })
+}
+
+/// The most a first read of a chunk blob starts reading ahead in it.
+const BLOB_AHEAD_MAX: u64 = 1 << 20;
+
+/// Starts reading bytes `[at, stop)` of `blob` ahead (see [`RegularFile::will_need`]).
+///
+/// [`RegularFile::will_need`]: kernel::fs::mount::RegularFile::will_need
+fn will_need(blob: &OpenBlob<'_>, at: u64, stop: u64) {
+    if let (Ok(a), Ok(l)) = (i64::try_from(at), i64::try_from(stop.saturating_sub(at))) {
+        if l > 0 {
+            let _ = blob.file.will_need(a, l);
+        }
+    }
 }
 
 /// Address space operations of regular files.
@@ -274,6 +302,72 @@ impl<'s, 'a> Request<'s, 'a> {
         Ok(())
     }
 
+    /// Starts the backing reads of file bytes `[pos, pos + len)` (a readahead window) before
+    /// any of them is waited for, so that the window's pieces of every chunk blob it spans are
+    /// read in parallel. The first read from the start of a blob in this mount also reads the
+    /// rest of it and the blob the chunk stream goes on to ([`Blob::next`], at most
+    /// [`BLOB_AHEAD_MAX`] of each): whoever reads consecutive files then finds the next chunk
+    /// read, or on its way, as with one image file read ahead. Only with `blob_cache=keep` (a
+    /// page read ahead stays cached like any other); compressed chunks read ahead on their own
+    /// ([`crate::decompress`]). Best effort: an error is left to the reads.
+    ///
+    /// [`Blob::next`]: crate::format::tables::Blob::next
+    fn prefetch(&self, pos: u64, len: usize) {
+        let info = self.info;
+        if info.blobs.cache() != ReadCache::Keep {
+            return;
+        }
+        let end = pos.saturating_add(len as u64).min(self.isize);
+        let Some((mut i, mut start)) = extent_for(self.extents, pos) else {
+            return;
+        };
+        let mut off = pos;
+        while off < end {
+            let Some(e) = self.extents.get(i) else {
+                return;
+            };
+            let n = e.end.min(end).saturating_sub(off);
+            // Extent ends strictly increase (an invariant of the tables): never stall on one.
+            if n == 0 {
+                return;
+            }
+            if !e.compressed() {
+                let Some(at) = off.checked_sub(start).and_then(|d| e.offset.checked_add(d)) else {
+                    return;
+                };
+                // A read from the start of a blob is a stream of consecutive files going on
+                // from the previous blob (or a file starting there): the first one in this
+                // mount reads the whole blob and the one the stream goes on to. Other reads
+                // (random ones, mostly) read what they need.
+                let first = at == 0 && info.blobs.first_touch(e.blob);
+                // Opened without a report: a failure is the read's to report.
+                if let Some(Ok(blob)) = info
+                    .tables
+                    .blob(e.blob)
+                    .map(|b| info.blobs.chunk(e.blob, b))
+                {
+                    let stop = if first {
+                        blob.size.min(BLOB_AHEAD_MAX).max(at.saturating_add(n))
+                    } else {
+                        at.saturating_add(n)
+                    };
+                    will_need(&blob, at, stop);
+                }
+                if first {
+                    // And the blob the chunk stream goes on to.
+                    let next = info.tables.next_blob(e.blob);
+                    let b = next.and_then(|n| Some((n, info.tables.blob(n)?)));
+                    if let Some(Ok(blob)) = b.map(|(n, b)| info.blobs.chunk(n, b)) {
+                        will_need(&blob, 0, blob.size.min(BLOB_AHEAD_MAX));
+                    }
+                }
+            }
+            start = e.end;
+            off = e.end;
+            i += 1;
+        }
+    }
+
     /// Reads what is left and ends every folio; returns the last folio's error.
     fn finish(mut self) -> Result {
         self.read_gathered();
@@ -302,6 +396,9 @@ impl AddressSpaceOperations for PuzzleAops {
         let Ok(mut req) = Request::new(inode) else {
             return;
         };
+        if let Ok(pos) = u64::try_from(ractl.pos()) {
+            req.prefetch(pos, ractl.length());
+        }
         while let Some(folio) = ractl.next_folio() {
             req.add_folio(folio);
         }
