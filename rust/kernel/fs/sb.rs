@@ -212,6 +212,23 @@ impl<'a, T: FileSystem> NewSuperBlock<'a, T> {
         Ok(self)
     }
 
+    /// Sets the readahead window of the superblock's own backing device info (see
+    /// [`Self::setup_bdi`]) to `bytes`, in whole pages: the most the VFS asks `readahead` for at
+    /// once on a sequential read. `EINVAL` if the superblock has no backing device info of its
+    /// own. The administrator can still change it (`/sys/class/bdi/*/read_ahead_kb`).
+    pub fn set_readahead(&mut self, bytes: usize) -> Result<&mut Self> {
+        // SAFETY: By the type invariant we own the new superblock exclusively.
+        let bdi = unsafe { (*self.sb).s_bdi };
+        if bdi.is_null() || bdi == &raw mut bindings::noop_backing_dev_info {
+            return Err(EINVAL);
+        }
+        // SAFETY: `bdi` is the superblock's own (from `super_setup_bdi`, checked above), freed
+        // with it. Its readahead window is a plain word that the VFS reads without a lock and
+        // sysfs writes the same way, as this does.
+        unsafe { (*bdi).ra_pages = (bytes >> crate::page::PAGE_SHIFT) as crate::ffi::c_ulong };
+        Ok(self)
+    }
+
     /// Returns the device number of the (anonymous) superblock, e.g. for `statfs`'s `f_fsid`.
     pub fn dev(&self) -> u32 {
         // SAFETY: By the type invariant the superblock is valid; `s_dev` is set by
