@@ -48,6 +48,13 @@ const BLOCK_SIZE_BITS: u8 = 12;
 /// every blob whose backing file has fs-verity (see `Documentation/filesystems/puzzlefs.rst`).
 const DEFAULT_VERITY: Verity = Verity::On;
 
+/// The readahead window of a mount: the most the VFS asks [`crate::data`] to read at once on a
+/// sequential read. Larger than the default 128 KiB so that a sequential read of a large file
+/// asks for several chunks at once, and their backing reads run in parallel (measured: a cold
+/// read of 64 MiB files went from 1.97 to 1.74 times EROFS's; random reads are not affected,
+/// their windows are the size of the request).
+const READAHEAD_BYTES: usize = 1 << 20;
+
 /// How chunk blobs are read when `blob_cache=` is not given: through the backing page cache,
 /// which keeps them. Measured with `run bench` (Debian minbase, TCG), reading them with
 /// `RWF_DONTCACHE` instead halves the page cache of a cold full read but makes it 1.8 times
@@ -516,7 +523,7 @@ impl FileSystem for PuzzleFs {
             .set_xattr_handlers(&xattr::HANDLERS);
         sb.set_blocksize_bits(BLOCK_SIZE_BITS)?;
         // A readahead window of our own: without one, every read is a single-folio read_folio.
-        sb.setup_bdi()?;
+        sb.setup_bdi()?.set_readahead(READAHEAD_BYTES)?;
         let mut hex = [0u8; format::DIGEST_HEX_LEN];
         let s = info.tables.stats();
         pr_info!(
