@@ -178,13 +178,14 @@ impl core::ops::Deref for OpenBlob<'_> {
 /// # Invariants
 ///
 /// `file` and `layout` are each null or a pointer from `KBox::into_raw` that is never changed
-/// again and is owned by the slot (freed by its `Drop`). `failed` is 0 or a negative errno.
+/// again and is owned by the slot (freed by its `Drop`). `failed` is 0 or a
+/// [`BlobError::code`].
 struct BlobSlot {
     /// The open file, kept.
     file: AtomicPtr<BlobFile>,
     /// Read compressed: its layout and frame index, kept (also for blobs not kept open).
     layout: AtomicPtr<Layout>,
-    /// A failure to open or check the blob, remembered.
+    /// A failure to open or check the blob, remembered ([`BlobError::code`]).
     failed: AtomicI32,
     /// Whether its layout was found invalid.
     layout_failed: AtomicBool,
@@ -307,6 +308,34 @@ pub(crate) enum BlobError {
     NoVerity,
     /// `verity=require`, and the image records no fs-verity digest for the blob.
     NoRecordedVerity,
+}
+
+impl BlobError {
+    /// A non-zero code to remember the error by: a negative errno, or a positive number for the
+    /// other kinds. Whoever meets a remembered error reports the same reason as the first
+    /// reader (which may have been a read-ahead that reports nothing).
+    fn code(&self) -> i32 {
+        match self {
+            BlobError::Io(e) => e.to_errno(),
+            BlobError::TooLarge(_) => EIO.to_errno(),
+            BlobError::Mismatch => 1,
+            BlobError::VerityMismatch => 2,
+            BlobError::NoVerity => 3,
+            BlobError::NoRecordedVerity => 4,
+        }
+    }
+
+    /// The error remembered as `code` (see [`Self::code`]).
+    fn from_code(code: i32) -> Self {
+        match code {
+            1 => BlobError::Mismatch,
+            2 => BlobError::VerityMismatch,
+            3 => BlobError::NoVerity,
+            4 => BlobError::NoRecordedVerity,
+            c if c < 0 => BlobError::Io(Error::from_errno(c)),
+            _ => BlobError::Io(EIO),
+        }
+    }
 }
 
 impl core::fmt::Display for BlobError {
@@ -561,7 +590,8 @@ impl BlobStore {
     /// Returns chunk blob `index` of the compiled blob table (`blob` is its entry) open for
     /// reading: from its slot, or opened now (and kept, while fewer than `max_open` are). A
     /// blob that fails its fs-verity check, or cannot be opened for good (missing, not a
-    /// readable regular file), is remembered as failed: later reads fail at once, with `EIO`.
+    /// readable regular file), is remembered as failed: later reads fail at once, with the same
+    /// error.
     pub(crate) fn chunk(
         &self,
         index: u32,
@@ -577,11 +607,11 @@ impl BlobStore {
         }
         let failed = slot.failed.load(Ordering::Relaxed);
         if failed != 0 {
-            return Err(BlobError::Io(Error::from_errno(failed)));
+            return Err(BlobError::from_code(failed));
         }
         let opened = self.open_chunk(blob).inspect_err(|e| match e {
             BlobError::Io(e) if !permanent(*e) => {}
-            _ => slot.failed.store(EIO.to_errno(), Ordering::Relaxed),
+            _ => slot.failed.store(e.code(), Ordering::Relaxed),
         })?;
         // A place among the kept blobs, reserved before publishing so that racing openers
         // cannot exceed `max_open`.
