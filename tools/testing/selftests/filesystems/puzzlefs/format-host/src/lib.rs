@@ -375,10 +375,15 @@ pub(crate) fn check_invariants(t: &HostTables) -> Result<(), String> {
         let i = i as u32;
         if b.next == format::tables::NO_BLOB {
             if sources.contains(&i) {
-                return Err(format!("blob {i} has no successor, but a file goes on from it"));
+                return Err(format!(
+                    "blob {i} has no successor, but a file goes on from it"
+                ));
             }
         } else if !steps.contains(&(i, b.next)) {
-            return Err(format!("blob {i}: no file goes on from it to its successor {}", b.next));
+            return Err(format!(
+                "blob {i}: no file goes on from it to its successor {}",
+                b.next
+            ));
         }
     }
     // Totals.
