@@ -4,9 +4,9 @@
 # (kernel/configs/puzzlefs-test.config: -Werror for C, -Dwarnings for Rust), and after it is
 # built:
 #
-#   - rustfmt: our Rust files (not the fetched crates, which follow their upstream's style, nor
-#     the generated capnp readers) against the tree's .rustfmt.toml, with Debian's rustfmt-web,
-#     the rustfmt of the rustc that builds the kernel;
+#   - rustfmt: our Rust files, kernel and host side (not the fetched crates, which follow their
+#     upstream's style, nor the generated capnp readers) against the tree's .rustfmt.toml, with
+#     Debian's rustfmt-web, the rustfmt of the rustc that builds the kernel;
 #   - make rustdoc, and make CLIPPY=1 of fs/puzzlefs/ and the crates it needs (rust/), in a copy
 #     of the test kernel's build folder whose objects of our code are deleted first, so that a
 #     warm tree cannot hide a warning and the test kernel's own objects are not rebuilt; with
@@ -21,9 +21,12 @@ warnings_setup() {
 	apt_ensure "${WARN_PKGS[@]}"
 }
 
-# Our Rust files: the repository's, at their kernel paths, without generated ones.
+# Our Rust files: the repository's kernel code at its kernel paths, and the host-side Rust of the
+# tests and tools (format-host and its fuzz targets, the in-VM agent, the bench helper), without
+# generated ones.
 warn_rust_files() {
-	(cd "$PZ_REPO" && git ls-files --cached --others --exclude-standard -- 'rust/*.rs' 'fs/*.rs') |
+	(cd "$PZ_REPO" && git ls-files --cached --others --exclude-standard -- 'rust/*.rs' 'fs/*.rs' \
+		'tools/testing/selftests/filesystems/puzzlefs/*.rs' 'scripts/puzzlefs/*.rs') |
 		while read -r f; do
 			[ -f "$PZ_REPO/$f" ] || continue
 			grep -q '@generated' "$PZ_REPO/$f" && continue
