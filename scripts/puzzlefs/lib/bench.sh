@@ -29,7 +29,8 @@
 #
 # Settings: PUZZLEFS_BENCH_REPS (default 5; --smoke: 1), PUZZLEFS_BENCH_TREES (default
 # "debian small large"), PUZZLEFS_BENCH_FS (a comma-separated list of the filesystems above to
-# measure, default all; erofs, the reference, is always kept), PUZZLEFS_BENCH_TIMEOUT (seconds), PUZZLEFS_VM_MEM (default 4096 here:
+# measure, default all; erofs, the reference, is always kept), PUZZLEFS_BENCH_KARGS (more kernel
+# arguments, e.g. module parameters: puzzlefs.max_open_blobs=N), PUZZLEFS_BENCH_TIMEOUT (seconds), PUZZLEFS_VM_MEM (default 4096 here:
 # the tmpfs copy lives in the guest's RAM).
 #
 # Cache: $PZ_CACHE/bench/<smoke|full>/staging (trees, images, lists, the FUSE binary; the data
@@ -238,13 +239,13 @@ cmd_bench() {
 	# Informational kernel messages (every mount prints one) would go to the serial console
 	# synchronously and count in the mount times: loglevel=5 keeps warnings and worse only.
 	PUZZLEFS_VM_MEM=${PUZZLEFS_VM_MEM:-4096} vm_run "$KIMAGE" "$work/initramfs.cpio.gz" \
-		"pfs.mode=bench pfs.reps=$reps${only:+ pfs.only=$only} loglevel=5 $(bench_clock_args)" "$console" "$tmo" \
+		"pfs.mode=bench pfs.reps=$reps${only:+ pfs.only=$only} loglevel=5 $(bench_clock_args)${PUZZLEFS_BENCH_KARGS:+ $PUZZLEFS_BENCH_KARGS}" "$console" "$tmo" \
 		"$BENCH_DISK"
 	mkdir -p "$PZ_CACHE/bench/results"
 	json=$PZ_CACHE/bench/results/bench-$set-$(date -u +%Y%m%dT%H%M%SZ).json
 	set +e
 	python3 "$BENCH_DIR/report.py" "$console" "$BENCH_CASES" "$json" \
-		"set=$set" "reps=$reps" "trees=$trees" "only=$only" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		"set=$set" "reps=$reps" "trees=$trees" "only=$only" "kargs=${PUZZLEFS_BENCH_KARGS:-}" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"host=$(uname -srm), $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
 		"accel=$(vm_accel "$KIMAGE" "$work/initramfs.cpio.gz")" "vm_mem_mb=${PUZZLEFS_VM_MEM:-4096}" \
 		"commit=$(git -C "$PZ_REPO" rev-parse --short HEAD 2>/dev/null || echo none)" \
