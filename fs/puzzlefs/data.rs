@@ -35,7 +35,7 @@ use crate::{
     decompress::read_compressed,
     format::{
         self,
-        tables::{extent_for, Extent},
+        tables::{extent_for, Blob, Extent},
         DIGEST_HEX_LEN,
     },
     super_block::SbInfo,
@@ -65,6 +65,12 @@ fn open_chunk(info: &SbInfo, ino: u64, index: u32) -> Result<OpenBlob<'_>> {
 
 /// The most a first read of a chunk blob starts reading ahead in it.
 const BLOB_AHEAD_MAX: u64 = 1 << 20;
+
+/// Opens chunk blob `index` (`blob` is its entry) for a read-ahead: without a report, since a
+/// failure is the read's to report (the store remembers why).
+fn open_quiet<'s>(info: &'s SbInfo, index: u32, blob: &Blob) -> Option<OpenBlob<'s>> {
+    info.blobs.chunk(index, blob).ok()
+}
 
 /// Starts reading bytes `[at, stop)` of `blob` ahead (see [`RegularFile::will_need`]).
 ///
@@ -340,11 +346,10 @@ impl<'s, 'a> Request<'s, 'a> {
                 // mount reads the whole blob and the one the stream goes on to. Other reads
                 // (random ones, mostly) read what they need.
                 let first = at == 0 && info.blobs.first_touch(e.blob);
-                // Opened without a report: a failure is the read's to report.
-                if let Some(Ok(blob)) = info
+                if let Some(blob) = info
                     .tables
                     .blob(e.blob)
-                    .map(|b| info.blobs.chunk(e.blob, b))
+                    .and_then(|b| open_quiet(info, e.blob, b))
                 {
                     let stop = if first {
                         blob.size.min(BLOB_AHEAD_MAX).max(at.saturating_add(n))
@@ -356,8 +361,7 @@ impl<'s, 'a> Request<'s, 'a> {
                 if first {
                     // And the blob the chunk stream goes on to.
                     let next = info.tables.next_blob(e.blob);
-                    let b = next.and_then(|n| Some((n, info.tables.blob(n)?)));
-                    if let Some(Ok(blob)) = b.map(|(n, b)| info.blobs.chunk(n, b)) {
+                    if let Some(blob) = next.and_then(|(n, b)| open_quiet(info, n, b)) {
                         will_need(&blob, 0, blob.size.min(BLOB_AHEAD_MAX));
                     }
                 }

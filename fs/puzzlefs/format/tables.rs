@@ -391,10 +391,14 @@ impl<A: Alloc> Tables<A> {
         self.blobs.as_slice().get(index as usize)
     }
 
-    /// The blob that follows blob `index` in the chunk stream ([`Blob::next`]), if known.
-    pub(crate) fn next_blob(&self, index: u32) -> Option<u32> {
+    /// The blob that follows blob `index` in the chunk stream ([`Blob::next`]), if known: its
+    /// index and entry.
+    pub(crate) fn next_blob(&self, index: u32) -> Option<(u32, &Blob)> {
         let next = self.blob(index)?.next;
-        (next != NO_BLOB && self.blob(next).is_some()).then_some(next)
+        if next == NO_BLOB {
+            return None;
+        }
+        Some((next, self.blob(next)?))
     }
 
     /// Number of distinct chunk blobs.
