@@ -442,6 +442,8 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
         self.budget
             .reserve(&mut self.t.dirents, entries.len() as usize)?;
         let mut subdirs = 0u32;
+        // Upstream numbers a directory's entries consecutively: try the next ino first.
+        let mut hint = usize::MAX;
         for e in entries.iter() {
             self.tick()?;
             let name = e.get_name()?;
@@ -450,7 +452,11 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
             if ino == 0 {
                 return Err(Error::BadDirEntryIno { ino: dino });
             }
-            let t = self.find(ino).ok_or(Error::InodeNotFound(ino))?;
+            let t = match self.res.as_slice().get(hint) {
+                Some(r) if r.ino == ino => hint,
+                _ => self.find(ino).ok_or(Error::InodeNotFound(ino))?,
+            };
+            hint = t.saturating_add(1);
             let Some(kind) = self.kind(t)? else {
                 // Whited out by a newer layer: hidden.
                 continue;
@@ -635,40 +641,49 @@ impl<'r, A: Alloc, E: Env> Compiler<'_, 'r, A, E> {
 impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
     /// Builds the blob table: one entry per distinct chunk digest, sorted, and points every
     /// extent at its blob.
+    ///
+    /// Consecutive extents often name the same chunk (small files stored one after another), so
+    /// the sort works on runs of extents with the same digest rather than on every extent.
     fn blobs(&mut self) -> Result<()> {
         let n = self.t.extents.len();
         let bufs = self.bufs;
-        // Each extent's index with the first 8 bytes of its digest, big-endian: the order of the
-        // prefixes is the digests' order, and the whole digests are compared only on a tie.
-        let mut order: A::Vec<(u64, u32)> = TableVec::new();
-        self.budget.reserve(&mut order, n)?;
+        // One record per run: the first 8 bytes of its digest, big-endian (their order is the
+        // digests' order, and whole digests are compared only on a tie), its first extent and
+        // its length.
+        let mut runs: A::Vec<(u64, u32, u32)> = TableVec::new();
+        let mut prev: &[u8] = &[];
         for i in 0..n {
             self.tick()?;
             let d = extent_digest(bufs, self.t.extents.as_slice(), i);
+            if !prev.is_empty() && d == prev {
+                if let Some(run) = runs.as_mut_slice().last_mut() {
+                    run.2 = run.2.saturating_add(1);
+                    continue;
+                }
+            }
+            prev = d;
             let mut prefix = [0u8; 8];
             if let Some(p) = d.get(..8) {
                 prefix.copy_from_slice(p);
             }
-            order.try_push((u64::from_be_bytes(prefix), idx(i)?))?;
+            self.budget
+                .push(&mut runs, (u64::from_be_bytes(prefix), idx(i)?, 1))?;
         }
         let ext = self.t.extents.as_slice();
-        sort_by(order.as_mut_slice(), self.env, |a, b| {
+        sort_by(runs.as_mut_slice(), self.env, |a, b| {
             a.0.cmp(&b.0).then_with(|| {
                 extent_digest(bufs, ext, a.1 as usize).cmp(extent_digest(bufs, ext, b.1 as usize))
             })
         })?;
         let mut prev: Option<Digest> = None;
-        for k in 0..n {
+        for k in 0..runs.len() {
             self.tick()?;
-            let i = order.as_slice().get(k).ok_or(Error::CountOverflow)?.1 as usize;
-            let e = *self
-                .t
-                .extents
-                .as_slice()
-                .get(i)
-                .ok_or(Error::CountOverflow)?;
-            let buf = bufs.get((e.flags >> BUF_SHIFT) as usize).copied();
-            let d = digest_from_bytes(digest_at(buf.unwrap_or(&[]), e.blob))?;
+            let (_, first, len) = *runs.as_slice().get(k).ok_or(Error::CountOverflow)?;
+            let d = digest_from_bytes(extent_digest(
+                bufs,
+                self.t.extents.as_slice(),
+                first as usize,
+            ))?;
             if prev != Some(d) {
                 self.budget.push(
                     &mut self.t.blobs,
@@ -681,9 +696,16 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
                 prev = Some(d);
             }
             let blob = idx(self.t.blobs.len().saturating_sub(1))?;
-            if let Some(slot) = self.t.extents.as_mut_slice().get_mut(i) {
+            for i in first..first.saturating_add(len) {
+                self.tick()?;
+                let slot = self
+                    .t
+                    .extents
+                    .as_mut_slice()
+                    .get_mut(i as usize)
+                    .ok_or(Error::CountOverflow)?;
                 slot.blob = blob;
-                slot.flags = e.flags & EXTENT_COMPRESSED;
+                slot.flags &= EXTENT_COMPRESSED;
             }
         }
         Ok(())
@@ -722,12 +744,20 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
 
     /// Records the fs-verity digest of each chunk blob that the rootfs's `fsVerityData` names.
     /// Entries for blobs no file uses (metadata blobs) are checked and skipped.
-    fn verity_entry(&mut self, digest: &[u8], verity: &[u8]) -> Result<()> {
+    ///
+    /// `hint` is where the previous entry was found: upstream writes the entries in digest
+    /// order, so the next one is usually the next blob and no search is needed.
+    fn verity_entry(&mut self, digest: &[u8], verity: &[u8], hint: &mut usize) -> Result<()> {
         self.tick()?;
         let d = digest_from_bytes(digest)?;
         let v = digest_from_bytes(verity)?;
         let blobs = self.t.blobs.as_mut_slice();
-        if let Ok(i) = blobs.binary_search_by(|b| b.digest.cmp(&d)) {
+        let found = match blobs.get(*hint) {
+            Some(b) if b.digest == d => Ok(*hint),
+            _ => blobs.binary_search_by(|b| b.digest.cmp(&d)),
+        };
+        if let Ok(i) = found {
+            *hint = i.saturating_add(1);
             if let Some(b) = blobs.get_mut(i) {
                 match b.verity {
                     Some(old) if old != v => return Err(Error::ConflictingVerity),
@@ -887,15 +917,16 @@ pub(crate) fn compile<A: Alloc, E: Env>(
     c.walk()?;
     c.blobs()?;
     c.successors()?;
+    let mut hint = 0;
     if version == MANIFEST_VERSION_B {
         let r = root.get_root::<rootfs_b::Reader<'_>>()?;
         for e in r.get_fs_verity_data()?.iter() {
-            c.verity_entry(e.get_digest()?, e.get_verity()?)?;
+            c.verity_entry(e.get_digest()?, e.get_verity()?, &mut hint)?;
         }
     } else {
         let r = root.get_root::<manifest_capnp::rootfs::Reader<'_>>()?;
         for e in r.get_fs_verity_data()?.iter() {
-            c.verity_entry(e.get_digest()?, e.get_verity()?)?;
+            c.verity_entry(e.get_digest()?, e.get_verity()?, &mut hint)?;
         }
     }
 
