@@ -266,21 +266,29 @@ impl RegularFile {
     /// file's filesystem may read less than asked (generic readahead stops at its device's
     /// largest request). A hint: nothing is read for files without a page cache.
     pub fn will_need(&self, pos: i64, len: i64) -> Result {
+        self.fadvise(pos, len, bindings::POSIX_FADV_WILLNEED)
+    }
+
+    /// Drops the file's cached pages that lie wholly inside bytes `[pos, pos + len)`
+    /// (`vfs_fadvise()` with `POSIX_FADV_DONTNEED`), for a caller that has read them and keeps
+    /// the data elsewhere. The pages at either end that the range covers only in part are kept
+    /// (except the file's last page), and so are pages that are mapped, dirty, locked or in use
+    /// by another reader at that moment. A hint, like [`Self::will_need`].
+    pub fn dont_need(&self, pos: i64, len: i64) -> Result {
+        self.fadvise(pos, len, bindings::POSIX_FADV_DONTNEED)
+    }
+
+    fn fadvise(&self, pos: i64, len: i64, advice: u32) -> Result {
         if pos < 0 || len <= 0 {
             return Err(EINVAL);
         }
+        let advice = crate::ffi::c_int::try_from(advice).map_err(|_| EINVAL)?;
         // SAFETY: The file is open for the life of `self`; `vfs_fadvise` neither keeps it nor
-        // needs any lock held. WILLNEED does not check permissions (the opener's were checked
-        // at open); the reads it starts complete in the background and touch only the page
-        // cache of the file.
-        let r = unsafe {
-            bindings::vfs_fadvise(
-                self.file.as_ptr(),
-                pos,
-                len,
-                bindings::POSIX_FADV_WILLNEED as crate::ffi::c_int,
-            )
-        };
+        // needs any lock held. WILLNEED and DONTNEED do not check permissions (the opener's
+        // were checked at open) and touch only the page cache of the file: WILLNEED starts
+        // reads that complete in the background, DONTNEED writes back nothing of a file opened
+        // read-only and evicts only clean, unused pages.
+        let r = unsafe { bindings::vfs_fadvise(self.file.as_ptr(), pos, len, advice) };
         if r < 0 {
             Err(Error::from_errno(r))
         } else {
