@@ -27,8 +27,15 @@
 //! I/O, which does complete later, needs blob and folio offsets aligned to the lower device's
 //! blocks, which chunks at arbitrary offsets are not.
 //!
+//! With `blob_cache=drop` the reads and the reading ahead are the same, and after each backing
+//! read the blob pages it used whole are released ([`RegularFile::dont_need`]): each byte ends
+//! up cached once, in the PuzzleFS page cache. The pages at a piece's ends, which the
+//! neighbouring files' pieces share, stay cached for their reads. `RWF_DONTCACHE` reads would
+//! drop those too, and would not drop the pages read ahead.
+//!
 //! [`RegularFile::read_into_folios`]: kernel::fs::mount::RegularFile::read_into_folios
 //! [`RegularFile::will_need`]: kernel::fs::mount::RegularFile::will_need
+//! [`RegularFile::dont_need`]: kernel::fs::mount::RegularFile::dont_need
 
 use crate::{
     blob::OpenBlob,
@@ -198,14 +205,21 @@ impl<'s, 'a> Request<'s, 'a> {
         });
         let at = i64::try_from(self.start).map_err(|_| EIO)?;
         blob.file
-            .read_into_folios(ranges, at, info.blobs.cache())
+            .read_into_folios(ranges, at, ReadCache::Keep)
             .map_err(|e| {
                 info.report(format_args!(
                     "inode {ino}: reading a chunk blob failed: error {}",
                     e.to_errno()
                 ));
                 EIO
-            })
+            })?;
+        if info.blobs.cache() == ReadCache::DontCache {
+            // The bytes are in the folios now: release the blob's pages that this read used
+            // whole. The pages it shares with neighbouring files stay for their reads.
+            let len = i64::try_from(self.next.saturating_sub(self.start)).map_err(|_| EIO)?;
+            let _ = blob.file.dont_need(at, len);
+        }
+        Ok(())
     }
 
     /// Ends the folios whose pieces are all read: all of them, or all but the last (the one
@@ -313,16 +327,14 @@ impl<'s, 'a> Request<'s, 'a> {
     /// read in parallel. The first read from the start of a blob in this mount also reads the
     /// rest of it and the blob the chunk stream goes on to ([`Blob::next`], at most
     /// [`BLOB_AHEAD_MAX`] of each): whoever reads consecutive files then finds the next chunk
-    /// read, or on its way, as with one image file read ahead. Only with `blob_cache=keep` (a
-    /// page read ahead stays cached like any other); compressed chunks read ahead on their own
-    /// ([`crate::decompress`]). Best effort: an error is left to the reads.
+    /// read, or on its way, as with one image file read ahead. With `blob_cache=drop` the pages
+    /// read ahead are released when a read has used them (see [`Self::read_batch`]);
+    /// compressed chunks read ahead on their own ([`crate::decompress`]). Best effort: an error
+    /// is left to the reads.
     ///
     /// [`Blob::next`]: crate::format::tables::Blob::next
     fn prefetch(&self, pos: u64, len: usize) {
         let info = self.info;
-        if info.blobs.cache() != ReadCache::Keep {
-            return;
-        }
         let end = pos.saturating_add(len as u64).min(self.isize);
         let Some((mut i, mut start)) = extent_for(self.extents, pos) else {
             return;

@@ -5,8 +5,9 @@
 # same ext4 virtio disk:
 #
 #   puzzlefs        the driver, Generation B image (upstream `puzzlefs build`)
-#   puzzlefs-drop   the same image mounted with blob_cache=drop (the chunk blobs are read with
-#                   RWF_DONTCACHE: each byte cached once; the default, keep, caches them too)
+#   puzzlefs-drop   the same image mounted with blob_cache=drop (the chunk blob pages a read used
+#                   whole are released after it: each byte cached once; the default, keep,
+#                   caches them too)
 #   puzzlefs-zstd   the same tree built with `build -c` (zstd seekable chunks)
 #   puzzlefs-verity a copy of the puzzlefs image whose blobs the guest gives fs-verity, mounted
 #                   with verity=require: the integrity chain's cost against puzzlefs (verity=on
