@@ -224,6 +224,32 @@ for c in smallfiles.B sizes.A smallfiles.Bz; do
 	fi
 done
 
+# What drop is for: after a full read from cold caches, the chunk blob pages that the reads
+# used whole are gone from the page cache; with keep they stay. Most of the sizes tree is in
+# large files, whose blob pages are used whole.
+c=sizes.B
+blob_cache_after_walk() { # OPTIONS NAME: "RESIDENT TOTAL" bytes of the case's blobs in $TMP/res
+	echo "0 0" >"$TMP/res"
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	if run "mount/$2" mount-errno "$2" keep "$FSTYPE" "$MNT" "$1"; then
+		run "walk/$2" walk "$2" "$MNT" "$DATA/$(case_field "$c" 6)"
+		$TO "$A" resident "$DATA/$(case_field "$c" 3)/blobs/sha256" >"$TMP/res"
+		umnt "$MNT"
+	fi
+}
+o=$(opts "$DATA/$(case_field "$c" 3)" "$(case_field "$c" 4)")
+blob_cache_after_walk "$o,blob_cache=keep" "keep-cache-$c"
+read -r keep_res total <"$TMP/res"
+blob_cache_after_walk "$o,blob_cache=drop" "drop-cache-$c"
+read -r drop_res _ <"$TMP/res"
+note "blobs of $c in the page cache after a cold full read: keep $keep_res, drop $drop_res of $total bytes"
+if [ "$total" -gt 0 ] && [ $((keep_res * 2)) -ge "$total" ] && [ $((drop_res * 4)) -le "$keep_res" ]; then
+	ok "drop-releases-blob-pages"
+else
+	notok "drop-releases-blob-pages" "keep $keep_res, drop $drop_res of $total bytes cached"
+fi
+
 # --- bad input ------------------------------------------------------------
 
 section "bad input"
