@@ -21,8 +21,9 @@
 //! - Layers are merged in one pass (a heap over the layers' sorted inode lists); the tree is
 //!   walked breadth first, each directory expanded once; a directory reached a second time is
 //!   an error (two parents or a cycle), so the walk ends.
-//! - Sorting (each directory's entries by name, all chunks by blob digest) is an in-place
-//!   heapsort, O(n log n) whatever the input, and a linear check when already sorted.
+//! - Sorting (each directory's entries by name, runs of extents naming one chunk by blob
+//!   digest) is an in-place heapsort, O(n log n) whatever the input, and a linear check when
+//!   already sorted.
 //! - Every loop over image-controlled counts calls [`Env::poll`] regularly: in the kernel this
 //!   reschedules and stops the mount on a fatal signal.
 //! - Every table and temporary array is charged to a budget ([`Limits::max_table_bytes`])
@@ -651,6 +652,8 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
         // digests' order, and whole digests are compared only on a tie), its first extent and
         // its length.
         let mut runs: A::Vec<(u64, u32, u32)> = TableVec::new();
+        // At most one run per extent: reserved at once, so the array never outgrows that.
+        self.budget.reserve(&mut runs, n)?;
         let mut prev: &[u8] = &[];
         for i in 0..n {
             self.tick()?;
@@ -666,8 +669,7 @@ impl<A: Alloc, E: Env> Compiler<'_, '_, A, E> {
             if let Some(p) = d.get(..8) {
                 prefix.copy_from_slice(p);
             }
-            self.budget
-                .push(&mut runs, (u64::from_be_bytes(prefix), idx(i)?, 1))?;
+            runs.try_push((u64::from_be_bytes(prefix), idx(i)?, 1))?;
         }
         let ext = self.t.extents.as_slice();
         sort_by(runs.as_mut_slice(), self.env, |a, b| {
