@@ -269,11 +269,15 @@ impl RegularFile {
         self.fadvise(pos, len, bindings::POSIX_FADV_WILLNEED)
     }
 
-    /// Drops the file's cached pages that lie wholly inside bytes `[pos, pos + len)`
+    /// Drops the file's cached folios that lie wholly inside bytes `[pos, pos + len)`
     /// (`vfs_fadvise()` with `POSIX_FADV_DONTNEED`), for a caller that has read them and keeps
-    /// the data elsewhere. The pages at either end that the range covers only in part are kept
-    /// (except the file's last page), and so are pages that are mapped, dirty, locked or in use
-    /// by another reader at that moment. A hint, like [`Self::will_need`].
+    /// the data elsewhere. Folios that the range covers only in part are kept (a last page
+    /// partly past end of file counts as covered when the range reaches end of file), and so
+    /// are folios that are mapped, dirty, under writeback, locked or in use by another reader
+    /// at that moment. Dirty pages in the range are first written back, whoever dirtied them.
+    /// When a folio cannot be dropped, the kernel drains every CPU's LRU batches and tries
+    /// again (`lru_add_drain_all()`, which waits for work on all CPUs): callers should not hold
+    /// locks others wait for. A hint, like [`Self::will_need`].
     pub fn dont_need(&self, pos: i64, len: i64) -> Result {
         self.fadvise(pos, len, bindings::POSIX_FADV_DONTNEED)
     }
@@ -284,10 +288,10 @@ impl RegularFile {
         }
         let advice = crate::ffi::c_int::try_from(advice).map_err(|_| EINVAL)?;
         // SAFETY: The file is open for the life of `self`; `vfs_fadvise` neither keeps it nor
-        // needs any lock held. WILLNEED and DONTNEED do not check permissions (the opener's
-        // were checked at open) and touch only the page cache of the file: WILLNEED starts
-        // reads that complete in the background, DONTNEED writes back nothing of a file opened
-        // read-only and evicts only clean, unused pages.
+        // needs any lock held by the caller. WILLNEED and DONTNEED check no permissions (the
+        // opener's were checked at open) and act on the page cache of the file's mapping:
+        // WILLNEED starts reads that complete in the background, DONTNEED starts writeback of
+        // dirty pages and evicts only clean, unused folios.
         let r = unsafe { bindings::vfs_fadvise(self.file.as_ptr(), pos, len, advice) };
         if r < 0 {
             Err(Error::from_errno(r))
