@@ -28,10 +28,11 @@
 //! blocks, which chunks at arbitrary offsets are not.
 //!
 //! With `blob_cache=drop` the reads and the reading ahead are the same, and after each backing
-//! read the blob pages it used whole are released ([`RegularFile::dont_need`]): each byte ends
-//! up cached once, in the PuzzleFS page cache. The pages at a piece's ends, which the
-//! neighbouring files' pieces share, stay cached for their reads. `RWF_DONTCACHE` reads would
-//! drop those too, and would not drop the pages read ahead.
+//! read, once the folios it filled are ended, the blob pages it used whole are released
+//! ([`RegularFile::dont_need`]): each byte read ends up cached mostly once, in the PuzzleFS page
+//! cache. The pages at a piece's ends, which the neighbouring files' pieces share, stay cached
+//! for their reads, and so do pages read ahead that no read has used. `RWF_DONTCACHE` reads
+//! would drop the shared pages too, and would not drop the pages read ahead.
 //!
 //! [`RegularFile::read_into_folios`]: kernel::fs::mount::RegularFile::read_into_folios
 //! [`RegularFile::will_need`]: kernel::fs::mount::RegularFile::will_need
@@ -126,6 +127,9 @@ struct Request<'s, 'a> {
     blob: u32,
     start: u64,
     next: u64,
+    /// With `blob_cache=drop`: the blob range of the last backing read, released once the
+    /// folios it filled are ended ([`Self::end_done`]).
+    release: Option<(OpenBlob<'s>, i64, i64)>,
 }
 
 impl<'s, 'a> Request<'s, 'a> {
@@ -144,6 +148,7 @@ impl<'s, 'a> Request<'s, 'a> {
             blob: 0,
             start: 0,
             next: 0,
+            release: None,
         })
     }
 
@@ -163,16 +168,38 @@ impl<'s, 'a> Request<'s, 'a> {
         if self.nsegs == 0 {
             return;
         }
-        if let Err(e) = self.read_batch() {
-            for i in 0..self.nsegs {
-                let slot = self.segs.get(i).map_or(usize::MAX, |s| s.slot);
-                self.fail(slot, e);
+        match self.read_batch() {
+            Ok(blob) => {
+                if self.info.blobs.cache() == ReadCache::DontCache {
+                    // The bytes are in the folios now: the blob pages this read used whole can
+                    // go, once the folios are ended. The pages at the range's ends, which
+                    // neighbouring files share, stay for their reads.
+                    self.release_pages();
+                    let len = self.next.saturating_sub(self.start);
+                    if let (Ok(at), Ok(len)) = (i64::try_from(self.start), i64::try_from(len)) {
+                        self.release = Some((blob, at, len));
+                    }
+                }
+            }
+            Err(e) => {
+                for i in 0..self.nsegs {
+                    let slot = self.segs.get(i).map_or(usize::MAX, |s| s.slot);
+                    self.fail(slot, e);
+                }
             }
         }
         self.nsegs = 0;
     }
 
-    fn read_batch(&self) -> Result {
+    /// Releases the blob pages of the last backing read, if `blob_cache=drop` asked for it.
+    fn release_pages(&mut self) {
+        if let Some((blob, at, len)) = self.release.take() {
+            let _ = blob.file.dont_need(at, len);
+        }
+    }
+
+    /// Reads the gathered pieces into their folios; returns the blob they were read from.
+    fn read_batch(&self) -> Result<OpenBlob<'s>> {
         let info = self.info;
         let ino = self.ino;
         let blob = open_chunk(info, ino, self.blob)?;
@@ -213,17 +240,12 @@ impl<'s, 'a> Request<'s, 'a> {
                 ));
                 EIO
             })?;
-        if info.blobs.cache() == ReadCache::DontCache {
-            // The bytes are in the folios now: release the blob's pages that this read used
-            // whole. The pages it shares with neighbouring files stay for their reads.
-            let len = i64::try_from(self.next.saturating_sub(self.start)).map_err(|_| EIO)?;
-            let _ = blob.file.dont_need(at, len);
-        }
-        Ok(())
+        Ok(blob)
     }
 
     /// Ends the folios whose pieces are all read: all of them, or all but the last (the one
-    /// being mapped) if `keep_last`.
+    /// being mapped) if `keep_last`. Then releases the blob pages of the last backing read
+    /// (`blob_cache=drop`), with no folio of ours locked that it filled.
     fn end_done(&mut self, keep_last: bool) {
         let keep = usize::from(keep_last && self.count > 0);
         let done = self.count - keep;
@@ -236,6 +258,7 @@ impl<'s, 'a> Request<'s, 'a> {
             self.folios.swap(0, done);
         }
         self.count = keep;
+        self.release_pages();
     }
 
     /// Adds the piece `[offset, offset + len)` of the folio being mapped (the last one), which
@@ -328,7 +351,7 @@ impl<'s, 'a> Request<'s, 'a> {
     /// rest of it and the blob the chunk stream goes on to ([`Blob::next`], at most
     /// [`BLOB_AHEAD_MAX`] of each): whoever reads consecutive files then finds the next chunk
     /// read, or on its way, as with one image file read ahead. With `blob_cache=drop` the pages
-    /// read ahead are released when a read has used them (see [`Self::read_batch`]);
+    /// read ahead are released when a read has used them (see [`Self::release_pages`]);
     /// compressed chunks read ahead on their own ([`crate::decompress`]). Best effort: an error
     /// is left to the reads.
     ///
