@@ -2238,7 +2238,8 @@ fn crawl_done(c: Check, cr: Crawl, name: &str) -> i32 {
 }
 
 /// Bytes of `path` in the page cache (`mincore()` of a shared read-only mapping, which faults
-/// nothing in) and its size.
+/// nothing in) and its size. Run as root: for a file the caller could not write, `mincore()`
+/// reports every page as resident.
 fn resident_bytes(path: &std::path::Path) -> Result<(u64, u64), String> {
     use std::os::unix::io::AsRawFd;
     let f = std::fs::File::open(path).map_err(|e| format!("open {}: {}", path.display(), e))?;
@@ -2246,7 +2247,11 @@ fn resident_bytes(path: &std::path::Path) -> Result<(u64, u64), String> {
     if len == 0 {
         return Ok((0, 0));
     }
-    let page = 4096u64;
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as u64,
+        _ => return Err("sysconf(_SC_PAGESIZE) failed".into()),
+    };
     let pages = len.div_ceil(page) as usize;
     // SAFETY: a fresh shared read-only mapping of an open file; it is only passed to mincore
     // and unmapped below, never read.
@@ -2296,7 +2301,14 @@ fn cmd_resident(args: &[String]) -> i32 {
         }
     };
     let (mut resident, mut total) = (0u64, 0u64);
-    for e in entries.flatten() {
+    for e in entries {
+        let e = match e {
+            Ok(e) => e,
+            Err(err) => {
+                eprintln!("resident: {}: {}", args[0], err);
+                return 1;
+            }
+        };
         if !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
             continue;
         }
