@@ -59,7 +59,7 @@ const READAHEAD_BYTES: usize = 1 << 20;
 /// which keeps them, as EROFS's file-backed mounts keep their image's pages. Measured with
 /// `run bench` (TCG), releasing the blob pages after each read instead (`drop`) leaves 1.05 to
 /// 1.34 times the extracted tree in the page cache after a cold full read rather than 1.8 to
-/// 2.0, and makes that read 6 to 10% slower; a chunk that another file or image needs after a
+/// 2.0, and makes that read 7 to 11% slower; a chunk that another file or image needs after a
 /// release is read from disk again (see the Documentation).
 const DEFAULT_BLOB_CACHE: ReadCache = ReadCache::Keep;
 

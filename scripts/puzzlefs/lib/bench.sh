@@ -6,7 +6,7 @@
 #
 #   puzzlefs        the driver, Generation B image (upstream `puzzlefs build`)
 #   puzzlefs-drop   the same image mounted with blob_cache=drop (the chunk blob pages a read used
-#                   whole are released after it: each byte cached once; the default, keep,
+#                   whole are released after it: each byte mostly cached once; the default, keep,
 #                   caches them too)
 #   puzzlefs-zstd   the same tree built with `build -c` (zstd seekable chunks)
 #   puzzlefs-verity a copy of the puzzlefs image whose blobs the guest gives fs-verity, mounted
