@@ -231,15 +231,13 @@ impl<'s, 'a> Request<'s, 'a> {
                 })
         });
         let at = i64::try_from(self.start).map_err(|_| EIO)?;
-        blob.file
-            .read_into_folios(ranges, at, ReadCache::Keep)
-            .map_err(|e| {
-                info.report(format_args!(
-                    "inode {ino}: reading a chunk blob failed: error {}",
-                    e.to_errno()
-                ));
-                EIO
-            })?;
+        blob.file.read_into_folios(ranges, at).map_err(|e| {
+            info.report(format_args!(
+                "inode {ino}: reading a chunk blob failed: error {}",
+                e.to_errno()
+            ));
+            EIO
+        })?;
         Ok(blob)
     }
 

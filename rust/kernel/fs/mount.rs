@@ -301,8 +301,10 @@ impl RegularFile {
     }
 
     /// Fills `buf` with the file's bytes from position `pos` with one read call (repeated only
-    /// if it returns short), as [`Self::read_into_folios`] does for folios; `cache` as there. A
-    /// file too short for that is `EIO`.
+    /// if it returns short), as [`Self::read_into_folios`] does for folios. With
+    /// [`ReadCache::DontCache`] the file's own page cache is dropped once read
+    /// (`RWF_DONTCACHE`), where its filesystem supports that ([`Self::can_dontcache`]). A file
+    /// too short for that is `EIO`.
     pub fn read_into_slice(&self, buf: &mut [u8], pos: i64, cache: ReadCache) -> Result {
         let total = buf.len();
         let rwf = match cache {
@@ -327,15 +329,11 @@ impl RegularFile {
     /// bytes from position `pos` on, with one read call (`vfs_iter_read()` over a `bio_vec` per
     /// range: the file's filesystem copies straight into the folios, page by page, without a
     /// bounce buffer), repeated only if it returns short. A file too short for that is `EIO`.
-    ///
-    /// With [`ReadCache::DontCache`] the file's own page cache is dropped once read
-    /// (`RWF_DONTCACHE`), where its filesystem supports that ([`Self::can_dontcache`]): the
-    /// data then lives in the folios only.
+    /// The file's page cache keeps what was read; [`Self::dont_need`] releases it.
     pub fn read_into_folios<'f, 'a: 'f>(
         &self,
         ranges: impl IntoIterator<Item = FolioRange<'f, 'a>>,
         pos: i64,
-        cache: ReadCache,
     ) -> Result {
         // SAFETY: All-zero is a valid (empty) `bio_vec`.
         let mut bvecs: [bindings::bio_vec; MAX_FOLIO_RANGES] = unsafe { core::mem::zeroed() };
@@ -357,10 +355,6 @@ impl RegularFile {
             unsafe { bindings::bvec_set_folio(bv, r.folio.as_raw(), r.len, r.offset) };
             total = total.checked_add(r.len).ok_or(EINVAL)?;
         }
-        let rwf = match cache {
-            ReadCache::DontCache if self.can_dontcache() => bindings::RWF_DONTCACHE,
-            _ => 0,
-        };
         // SAFETY: All-zero is a valid (empty) `iov_iter`.
         let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
         // SAFETY: `bvecs[..nr]` describe `total` bytes of locked folios (above); the array and
@@ -376,7 +370,7 @@ impl RegularFile {
         };
         // SAFETY: `iter` describes `total` bytes of memory that only this read writes and that
         // outlives it (above).
-        unsafe { self.read_iter_exact(&mut iter, total, pos, rwf) }
+        unsafe { self.read_iter_exact(&mut iter, total, pos, 0) }
     }
 
     /// Reads `total` bytes from position `pos` into what `iter` describes, as the opener, with
@@ -498,7 +492,7 @@ pub struct FolioRange<'f, 'a> {
     pub len: usize,
 }
 
-/// How a read through [`RegularFile::read_into_folios`] uses the file's own page cache.
+/// How a read through [`RegularFile::read_into_slice`] uses the file's own page cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadCache {
     /// Like any other read: the data stays cached in the file's page cache as well.
